@@ -1,0 +1,209 @@
+//! One-time codes and the PAKE run over them.
+//!
+//! A code is `<nameplate>-<word>-<word>...`: the nameplate is a small number the relay
+//! allocates to find the mailbox, the words come from the EFF short word list (1296
+//! words, 10.3 bits each; two by default). The whole code is only ever a SPAKE2
+//! password: nothing stored anywhere is encrypted under a key stretched from it.
+
+use crate::chunk::{envelope_open, envelope_seal};
+use crate::error::{FormatError, Result, escape_text};
+use crate::kdf::{CTX_PAKE, blake2b_256, derive};
+use crate::secret::{ContentKey, SecretKey, TransferId};
+use spake2::{Ed25519Group, Identity as PakeIdentity, Password, Spake2};
+use subtle::ConstantTimeEq;
+
+/// The code word list (EFF short list 1, 1296 words).
+pub fn code_words() -> &'static [&'static str] {
+    use std::sync::OnceLock;
+    static W: OnceLock<Vec<&'static str>> = OnceLock::new();
+    W.get_or_init(|| include_str!("words-eff-short.txt").lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+}
+
+/// Default number of words in a generated code (2 x 10.3 = 20.7 bits).
+pub const DEFAULT_CODE_WORDS: usize = 2;
+/// Codes with fewer bits of words than this get a warning.
+pub const MIN_CODE_BITS: f64 = 16.0;
+
+/// A parsed one-time code. `Debug` hides the words.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Code {
+    nameplate: u32,
+    words: Vec<String>,
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Code({}-..)", self.nameplate)
+    }
+}
+
+impl Code {
+    /// A fresh random code on `nameplate`.
+    pub fn generate(nameplate: u32, words: usize) -> Code {
+        let list = code_words();
+        let words = (0..words.max(1)).map(|_| list[crate::random_below(list.len() as u32) as usize].to_string()).collect();
+        Code { nameplate, words }
+    }
+
+    /// Parse what a user typed: `<number>-<word>[-<word>...]`, case-insensitive, spaces
+    /// around it ignored. Words need not come from the list.
+    pub fn parse(s: &str) -> Result<Code> {
+        let s = s.trim().to_lowercase();
+        let mut parts = s.split('-');
+        let np = parts.next().unwrap_or("");
+        if np.is_empty() || !np.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FormatError::InvalidCode("must start with a number, like 7-guitar-orbit"));
+        }
+        let nameplate: u32 = np.parse().map_err(|_| FormatError::InvalidCode("nameplate number too large"))?;
+        if nameplate == 0 {
+            return Err(FormatError::InvalidCode("nameplate 0 is not valid"));
+        }
+        let words: Vec<String> = parts.map(str::to_string).collect();
+        if words.is_empty() {
+            return Err(FormatError::InvalidCode("needs at least one word after the number"));
+        }
+        for w in &words {
+            if w.is_empty() || w.len() > 64 || !w.chars().all(|c| c.is_alphanumeric()) {
+                return Err(FormatError::InvalidCode("words are letters or digits separated by single dashes"));
+            }
+        }
+        Ok(Code { nameplate, words })
+    }
+
+    /// The nameplate number (public: the relay sees it).
+    pub fn nameplate(&self) -> u32 {
+        self.nameplate
+    }
+
+    /// Estimated entropy of the words, in bits (list words 10.3 bits each, other words
+    /// by their letters).
+    pub fn word_bits(&self) -> f64 {
+        let list = code_words();
+        self.words
+            .iter()
+            .map(|w| if list.binary_search(&w.as_str()).is_ok() { (list.len() as f64).log2() } else { (w.len() as f64 * 4.7).min(20.0) })
+            .sum()
+    }
+
+    /// True when the words carry less than [`MIN_CODE_BITS`].
+    pub fn is_short(&self) -> bool {
+        self.word_bits() < MIN_CODE_BITS
+    }
+
+    /// The full code as typed (`7-guitar-orbit`). Secret: show it to the user only.
+    pub fn reveal(&self) -> String {
+        format!("{}-{}", self.nameplate, self.words.join("-"))
+    }
+}
+
+/// Which side of the PAKE we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The side that holds the content key (sender, publisher).
+    Sender,
+    /// The side that receives it.
+    Receiver,
+}
+
+const ID_SENDER: &[u8] = b"veil/pake/v1/sender";
+const ID_RECEIVER: &[u8] = b"veil/pake/v1/receiver";
+
+/// A PAKE in progress.
+pub struct PakeStart {
+    inner: Spake2<Ed25519Group>,
+    role: Role,
+}
+
+impl std::fmt::Debug for PakeStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PakeStart").field("role", &self.role).finish_non_exhaustive()
+    }
+}
+
+impl PakeStart {
+    /// Start SPAKE2 with the code as password; returns the state and the message to post.
+    pub fn new(role: Role, code: &Code) -> (PakeStart, Vec<u8>) {
+        let pw = Password::new(code.reveal().as_bytes());
+        let (a, b) = (PakeIdentity::new(ID_SENDER), PakeIdentity::new(ID_RECEIVER));
+        let (inner, msg) = match role {
+            Role::Sender => Spake2::<Ed25519Group>::start_a(&pw, &a, &b),
+            Role::Receiver => Spake2::<Ed25519Group>::start_b(&pw, &a, &b),
+        };
+        (PakeStart { inner, role }, msg)
+    }
+
+    /// Finish with the peer's message. A wrong code is only noticed at confirmation.
+    pub fn finish(self, peer_msg: &[u8]) -> Result<PakeKey> {
+        let k = self.inner.finish(peer_msg).map_err(|_| FormatError::Malformed { what: "PAKE message", reason: "invalid" })?;
+        let key = SecretKey::from_bytes(blake2b_256(&[b"veil pake key v1\0", &k]));
+        Ok(PakeKey { key, role: self.role })
+    }
+}
+
+/// The key both sides share after SPAKE2 (if the codes matched).
+#[derive(Debug)]
+pub struct PakeKey {
+    key: SecretKey,
+    role: Role,
+}
+
+/// Length of a key-confirmation message.
+pub const CONFIRM_LEN: usize = 32;
+
+impl PakeKey {
+    /// Our key-confirmation message.
+    pub fn confirmation(&self) -> [u8; CONFIRM_LEN] {
+        let id = if self.role == Role::Sender { 1 } else { 2 };
+        *derive(&self.key, id, CTX_PAKE).expose()
+    }
+
+    /// Check the peer's confirmation (constant time). Failure means a wrong code.
+    pub fn verify_peer(&self, msg: &[u8]) -> Result<()> {
+        let id = if self.role == Role::Sender { 2 } else { 1 };
+        let expect = derive(&self.key, id, CTX_PAKE);
+        if msg.len() == CONFIRM_LEN && bool::from(expect.expose().ct_eq(msg)) {
+            Ok(())
+        } else {
+            Err(FormatError::WrongCode)
+        }
+    }
+
+    /// Encrypt the transfer id and content key for the receiver.
+    pub fn seal_delivery(&self, tid: &TransferId, key: &ContentKey) -> Vec<u8> {
+        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(49));
+        plain.push(1u8);
+        plain.extend_from_slice(&tid.0);
+        plain.extend_from_slice(key.expose());
+        envelope_seal(&derive(&self.key, 3, CTX_PAKE), b"veil key delivery v1", &plain)
+    }
+
+    /// Decrypt what [`PakeKey::seal_delivery`] made.
+    pub fn open_delivery(&self, sealed: &[u8]) -> Result<(TransferId, ContentKey)> {
+        let plain = zeroize::Zeroizing::new(envelope_open(&derive(&self.key, 3, CTX_PAKE), b"veil key delivery v1", sealed)?);
+        if plain.len() != 49 {
+            return Err(FormatError::Malformed { what: "key delivery", reason: "wrong length" });
+        }
+        if plain[0] != 1 {
+            return Err(FormatError::UnsupportedVersion { what: "key delivery", version: plain[0] });
+        }
+        let mut tid = [0u8; 16];
+        tid.copy_from_slice(&plain[1..17]);
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&plain[17..49]);
+        Ok((TransferId(tid), ContentKey::from_bytes(k)))
+    }
+
+    /// A short string both people can compare, like a safety number: four words.
+    pub fn verification_string(&self) -> String {
+        let v = derive(&self.key, 4, CTX_PAKE);
+        let list = code_words();
+        let b = v.expose();
+        (0..4)
+            .map(|i| {
+                let n = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as usize % list.len();
+                escape_text(list[n])
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}

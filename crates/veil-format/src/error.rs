@@ -1,0 +1,111 @@
+//! Typed errors of the format core. Every AEAD failure is one opaque variant.
+
+/// Everything that can go wrong while building or reading veil's formats.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// Authentication failed: wrong key, tampered, reordered, spliced or truncated data.
+    #[error("decryption failed: the data was tampered with, truncated, or belongs to another transfer")]
+    DecryptionFailed,
+    /// The data ended before a complete structure could be read.
+    #[error("truncated {what}: need {need} bytes, have {have}")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Bytes needed.
+        need: usize,
+        /// Bytes available.
+        have: usize,
+    },
+    /// A declared length is larger than this implementation accepts.
+    #[error("{what} too large: {size} bytes (limit {limit})")]
+    TooLarge {
+        /// What was declared.
+        what: &'static str,
+        /// The declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A structure was written by a newer (or unknown) version of veil.
+    #[error("unsupported {what} version {version}; upgrade veil")]
+    UnsupportedVersion {
+        /// What structure.
+        what: &'static str,
+        /// The version found.
+        version: u8,
+    },
+    /// Bytes that cannot be a valid structure (bad magic, bad encoding, bad lengths).
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What structure.
+        what: &'static str,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A chunk ended without its final message.
+    #[error("chunk {index} is truncated: its final message is missing")]
+    ChunkTruncated {
+        /// Index of the chunk.
+        index: u64,
+    },
+    /// Data arrived after a chunk's final message.
+    #[error("data after the final message of chunk {index}")]
+    TrailingData {
+        /// Index of the chunk.
+        index: u64,
+    },
+    /// A signature did not verify, or the signer is not the expected one.
+    #[error("bad signature: the manifest was not signed by the claimed sender")]
+    BadSignature,
+    /// A file name in a manifest could escape the output folder or is not portable.
+    #[error("unsafe file name {name:?}: {reason}")]
+    UnsafeName {
+        /// The name, with control characters escaped.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The one-time code could not be parsed.
+    #[error("invalid code: {0}")]
+    InvalidCode(&'static str),
+    /// Key confirmation failed: someone typed the code wrong, or an attacker guessed.
+    #[error(
+        "key confirmation failed: either you or your correspondent typed the code wrong, or someone tried to guess it; the code is used up"
+    )]
+    WrongCode,
+    /// The ticket could not be parsed.
+    #[error("invalid ticket: {0}")]
+    InvalidTicket(&'static str),
+    /// A public identity string could not be parsed.
+    #[error("invalid identity: {0}")]
+    InvalidIdentity(&'static str),
+    /// The passphrase is too weak to protect a public identity.
+    #[error("passphrase too weak: about {bits} bits of entropy ({hint}); use `veil identity new` to generate one")]
+    WeakPassphrase {
+        /// Estimated entropy in bits.
+        bits: u32,
+        /// What makes it weak.
+        hint: &'static str,
+    },
+    /// The key-derivation parameters are not supported.
+    #[error("unsupported key-derivation parameters: {0}")]
+    BadKdfParams(&'static str),
+}
+
+/// Result alias for the format core.
+pub type Result<T> = std::result::Result<T, FormatError>;
+
+/// Escape control characters (and other non-printing characters) in peer-supplied text
+/// before it reaches a terminal.
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

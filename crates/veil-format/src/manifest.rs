@@ -1,0 +1,314 @@
+//! The manifest: what a transfer contains, encrypted under a key derived from `K` and
+//! signed by the sender's Ed25519 key.
+//!
+//! Stored layout: `"VMAN" || version (1) || envelope(KDF(K, 0, "veilman1"), ad, signed)`
+//! with `ad = "VMAN" || version || transfer id`, and `signed` the postcard encoding of
+//! [`SignedManifest`]. The signature covers `"veil manifest v1\0" || transfer id ||
+//! recipient X25519 key (32 zero bytes if none) || body`.
+
+use crate::chunk::{MAX_CHUNK_SIZE, chunk_count, envelope_open, envelope_seal};
+use crate::error::{FormatError, Result, escape_text};
+use crate::kdf::{CTX_MANIFEST, derive};
+use crate::secret::{ContentKey, TransferId};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Magic at the start of a stored manifest.
+pub const MANIFEST_MAGIC: &[u8; 4] = b"VMAN";
+/// Current manifest version.
+pub const MANIFEST_VERSION: u8 = 1;
+/// Largest stored manifest accepted.
+pub const MAX_MANIFEST_LEN: usize = 64 * 1024 * 1024;
+/// Most entries in one transfer.
+pub const MAX_ENTRIES: usize = 1_000_000;
+/// Largest total size a manifest may declare (1 PiB).
+pub const MAX_TOTAL_SIZE: u64 = 1 << 50;
+const SIG_DOMAIN: &[u8] = b"veil manifest v1\0";
+
+/// What kind of content the transfer carries (how the receiver presents it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContentKind {
+    /// Files and folders.
+    Files,
+    /// A text snippet (one entry, printed rather than saved).
+    Text,
+    /// Standard input of the sender (one entry).
+    Stdin,
+}
+
+/// A file or folder entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A regular file; its bytes follow the previous entries' bytes.
+    File,
+    /// A folder (size 0).
+    Dir,
+}
+
+/// One entry of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Relative path with `/` separators, validated by [`validate_name`].
+    pub path: String,
+    /// File or folder.
+    pub kind: EntryKind,
+    /// Size in bytes (0 for folders).
+    pub size: u64,
+    /// Unix permission bits (only 0o777 are restored).
+    pub mode: u32,
+    /// BLAKE3 of the plaintext (zeros for folders).
+    pub hash: [u8; 32],
+}
+
+/// The content description of one transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The transfer this manifest belongs to.
+    pub transfer_id: TransferId,
+    /// How the content is presented.
+    pub content: ContentKind,
+    /// Plaintext bytes per chunk.
+    pub chunk_size: u32,
+    /// Sum of all file sizes.
+    pub total_size: u64,
+    /// Number of chunks (`max(1, ceil(total / chunk_size))`).
+    pub chunk_count: u64,
+    /// Files and folders, in the order their bytes appear.
+    pub entries: Vec<Entry>,
+}
+
+/// The signed form inside the encrypted envelope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedManifest {
+    /// Sender's Ed25519 public key.
+    pub signer: [u8; 32],
+    /// Recipient X25519 public key in identity mode.
+    pub recipient: Option<[u8; 32]>,
+    /// Ed25519 signature (see module docs for what it covers).
+    #[serde(with = "sig_bytes")]
+    pub signature: [u8; 64],
+    /// Postcard encoding of [`Manifest`].
+    pub body: Vec<u8>,
+}
+
+mod sig_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+        let v: &[u8] = <&[u8]>::deserialize(d)?;
+        v.try_into().map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
+    }
+}
+
+/// What a verified manifest tells the receiver.
+#[derive(Debug, Clone)]
+pub struct VerifiedManifest {
+    /// The content description.
+    pub manifest: Manifest,
+    /// Ed25519 public key of the sender who signed it.
+    pub signer: [u8; 32],
+}
+
+impl Manifest {
+    /// Build a manifest, computing chunk count and total size.
+    pub fn new(transfer_id: TransferId, content: ContentKind, chunk_size: u32, entries: Vec<Entry>) -> Result<Self> {
+        let total_size = entries.iter().try_fold(0u64, |acc, e| acc.checked_add(e.size)).ok_or(FormatError::TooLarge {
+            what: "transfer",
+            size: u64::MAX,
+            limit: MAX_TOTAL_SIZE,
+        })?;
+        let m = Manifest { transfer_id, content, chunk_size, total_size, chunk_count: chunk_count(total_size, chunk_size), entries };
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Check every invariant a receiver relies on.
+    pub fn validate(&self) -> Result<()> {
+        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
+            return Err(FormatError::Malformed { what: "manifest", reason: "chunk size out of range" });
+        }
+        if self.total_size > MAX_TOTAL_SIZE {
+            return Err(FormatError::TooLarge { what: "transfer", size: self.total_size, limit: MAX_TOTAL_SIZE });
+        }
+        if self.entries.len() > MAX_ENTRIES {
+            return Err(FormatError::TooLarge { what: "entry list", size: self.entries.len() as u64, limit: MAX_ENTRIES as u64 });
+        }
+        let mut sum = 0u64;
+        let mut seen = std::collections::HashSet::new();
+        let mut files = std::collections::HashSet::new();
+        for e in &self.entries {
+            validate_name(&e.path)?;
+            let folded = e.path.to_lowercase();
+            if !seen.insert(folded.clone()) {
+                return Err(FormatError::UnsafeName { name: escape_text(&e.path), reason: "duplicate name" });
+            }
+            // No entry may live below a file.
+            let mut prefix = String::new();
+            for comp in folded.split('/') {
+                if !prefix.is_empty() && files.contains(&prefix) {
+                    return Err(FormatError::UnsafeName { name: escape_text(&e.path), reason: "path goes through a file" });
+                }
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                prefix.push_str(comp);
+            }
+            match e.kind {
+                EntryKind::Dir if e.size != 0 => {
+                    return Err(FormatError::Malformed { what: "manifest", reason: "folder with a size" });
+                }
+                EntryKind::File => {
+                    files.insert(folded);
+                }
+                EntryKind::Dir => {}
+            }
+            sum = sum.checked_add(e.size).ok_or(FormatError::Malformed { what: "manifest", reason: "sizes overflow" })?;
+        }
+        if sum != self.total_size {
+            return Err(FormatError::Malformed { what: "manifest", reason: "total size does not match entries" });
+        }
+        if self.chunk_count != chunk_count(self.total_size, self.chunk_size) {
+            return Err(FormatError::Malformed { what: "manifest", reason: "chunk count does not match size" });
+        }
+        if matches!(self.content, ContentKind::Text | ContentKind::Stdin)
+            && (self.entries.len() != 1 || self.entries[0].kind != EntryKind::File)
+        {
+            return Err(FormatError::Malformed { what: "manifest", reason: "text and stdin carry exactly one file" });
+        }
+        Ok(())
+    }
+
+    /// Encrypt and sign. `recipient` binds the manifest to an identity in identity mode.
+    pub fn seal(&self, key: &ContentKey, signer: &SigningKey, recipient: Option<[u8; 32]>) -> Result<Vec<u8>> {
+        self.validate()?;
+        let body = postcard::to_allocvec(self).map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
+        let msg = signed_message(&self.transfer_id, recipient.as_ref(), &body);
+        let signature = signer.sign(&msg).to_bytes();
+        let signed = SignedManifest { signer: signer.verifying_key().to_bytes(), recipient, signature, body };
+        let plain = postcard::to_allocvec(&signed).map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
+        let mk = derive(key, 0, CTX_MANIFEST);
+        let mut out = Vec::with_capacity(plain.len() + 64);
+        out.extend_from_slice(MANIFEST_MAGIC);
+        out.push(MANIFEST_VERSION);
+        out.extend_from_slice(&envelope_seal(&mk, &manifest_ad(&self.transfer_id), &plain));
+        Ok(out)
+    }
+
+    /// Decrypt, verify the signature and validate. `recipient` is our X25519 key in
+    /// identity mode (a manifest signed for someone else is rejected).
+    pub fn open(sealed: &[u8], key: &ContentKey, tid: &TransferId, recipient: Option<[u8; 32]>) -> Result<VerifiedManifest> {
+        if sealed.len() > MAX_MANIFEST_LEN {
+            return Err(FormatError::TooLarge { what: "manifest", size: sealed.len() as u64, limit: MAX_MANIFEST_LEN as u64 });
+        }
+        if sealed.len() < 5 {
+            return Err(FormatError::Truncated { what: "manifest", need: 5, have: sealed.len() });
+        }
+        if &sealed[..4] != MANIFEST_MAGIC {
+            return Err(FormatError::Malformed { what: "manifest", reason: "bad magic" });
+        }
+        if sealed[4] != MANIFEST_VERSION {
+            return Err(FormatError::UnsupportedVersion { what: "manifest", version: sealed[4] });
+        }
+        let mk = derive(key, 0, CTX_MANIFEST);
+        let plain = envelope_open(&mk, &manifest_ad(tid), &sealed[5..])?;
+        let signed: SignedManifest =
+            postcard::from_bytes(&plain).map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
+        if signed.recipient != recipient {
+            return Err(FormatError::BadSignature);
+        }
+        let vk = VerifyingKey::from_bytes(&signed.signer).map_err(|_| FormatError::BadSignature)?;
+        let msg = signed_message(tid, signed.recipient.as_ref(), &signed.body);
+        vk.verify_strict(&msg, &Signature::from_bytes(&signed.signature)).map_err(|_| FormatError::BadSignature)?;
+        let manifest: Manifest =
+            postcard::from_bytes(&signed.body).map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
+        if manifest.transfer_id != *tid {
+            return Err(FormatError::Malformed { what: "manifest", reason: "belongs to another transfer" });
+        }
+        manifest.validate()?;
+        Ok(VerifiedManifest { manifest, signer: signed.signer })
+    }
+
+    /// Where the bytes of entry `i` start in the concatenated content.
+    pub fn offsets(&self) -> Vec<u64> {
+        let mut off = 0u64;
+        self.entries
+            .iter()
+            .map(|e| {
+                let o = off;
+                off += e.size;
+                o
+            })
+            .collect()
+    }
+}
+
+fn manifest_ad(tid: &TransferId) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(21);
+    ad.extend_from_slice(MANIFEST_MAGIC);
+    ad.push(MANIFEST_VERSION);
+    ad.extend_from_slice(&tid.0);
+    ad
+}
+
+fn signed_message(tid: &TransferId, recipient: Option<&[u8; 32]>, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SIG_DOMAIN.len() + 48 + body.len());
+    m.extend_from_slice(SIG_DOMAIN);
+    m.extend_from_slice(&tid.0);
+    m.extend_from_slice(recipient.unwrap_or(&[0u8; 32]));
+    m.extend_from_slice(body);
+    m
+}
+
+const WINDOWS_RESERVED: &[&str] = &[
+    "con", "prn", "aux", "nul", "com0", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9", "com¹",
+    "com²", "com³", "lpt0", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9", "lpt¹", "lpt²",
+    "lpt³", "conin$", "conout$",
+];
+
+/// Reject every name that could escape an output folder or misbehave on some system:
+/// empty, absolute, `.`/`..` components, backslashes, drive letters and other `:`,
+/// NUL and control characters, Windows reserved device names, trailing dots/spaces,
+/// over-long components.
+pub fn validate_name(name: &str) -> Result<()> {
+    let bad = |reason| Err(FormatError::UnsafeName { name: escape_text(name), reason });
+    if name.is_empty() {
+        return bad("empty name");
+    }
+    if name.len() > 4096 {
+        return bad("name longer than 4096 bytes");
+    }
+    if name.starts_with('/') {
+        return bad("absolute path");
+    }
+    if name.contains('\\') {
+        return bad("backslash in name");
+    }
+    if name.contains(':') {
+        return bad("colon in name (drive letter or stream)");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return bad("control character in name");
+    }
+    for comp in name.split('/') {
+        if comp.is_empty() {
+            return bad("empty path component");
+        }
+        if comp == "." || comp == ".." {
+            return bad("relative path component");
+        }
+        if comp.len() > 255 {
+            return bad("path component longer than 255 bytes");
+        }
+        if comp.ends_with('.') || comp.ends_with(' ') {
+            return bad("component ends with a dot or space");
+        }
+        let lower = comp.to_lowercase();
+        let stem = lower.split('.').next().unwrap_or("").trim_end();
+        if WINDOWS_RESERVED.contains(&stem) {
+            return bad("reserved device name");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use veil_format::code::*;
+use veil_format::identity::*;
+use veil_format::sealed::*;
+use veil_format::ticket::*;
+use veil_format::{Capabilities, ContentKey, FormatError, TransferId};
+
+fn pake(send_code: &str, recv_code: &str) -> (Result<(), FormatError>, Result<(TransferId, ContentKey), FormatError>, TransferId, ContentKey) {
+    let (s, smsg) = PakeStart::new(Role::Sender, &Code::parse(send_code).unwrap());
+    let (r, rmsg) = PakeStart::new(Role::Receiver, &Code::parse(recv_code).unwrap());
+    let sk = s.finish(&rmsg).unwrap();
+    let rk = r.finish(&smsg).unwrap();
+    let tid = TransferId::random();
+    let key = ContentKey::random();
+    // Receiver confirms first; the sender checks before handing over anything.
+    let sender_check = sk.verify_peer(&rk.confirmation());
+    let got = if sender_check.is_ok() {
+        rk.verify_peer(&sk.confirmation()).and_then(|()| rk.open_delivery(&sk.seal_delivery(&tid, &key)))
+    } else {
+        Err(FormatError::WrongCode)
+    };
+    (sender_check, got, tid, key)
+}
+
+#[test]
+fn pake_right_code_delivers_key() {
+    let (s, r, tid, key) = pake("7-guitar-orbit", "7-Guitar-Orbit ");
+    assert!(s.is_ok());
+    let (t2, k2) = r.unwrap();
+    assert_eq!(t2, tid);
+    assert_eq!(k2.expose(), key.expose());
+}
+
+#[test]
+fn pake_wrong_code_fails_on_both_sides() {
+    let (s, r, _, _) = pake("7-guitar-orbit", "7-guitar-orbiT-x");
+    assert_eq!(s.unwrap_err(), FormatError::WrongCode);
+    assert_eq!(r.unwrap_err(), FormatError::WrongCode);
+    // And the receiver's own check of a sender confirmation fails too.
+    let (s, smsg) = PakeStart::new(Role::Sender, &Code::parse("3-a-b").unwrap());
+    let (r, rmsg) = PakeStart::new(Role::Receiver, &Code::parse("3-a-c").unwrap());
+    let (sk, rk) = (s.finish(&rmsg).unwrap(), r.finish(&smsg).unwrap());
+    assert_eq!(rk.verify_peer(&sk.confirmation()).unwrap_err(), FormatError::WrongCode);
+    assert_ne!(sk.verification_string(), rk.verification_string());
+}
+
+#[test]
+fn verification_strings_match() {
+    let code = Code::generate(12, 2);
+    let (s, smsg) = PakeStart::new(Role::Sender, &code);
+    let (r, rmsg) = PakeStart::new(Role::Receiver, &code);
+    let (sk, rk) = (s.finish(&rmsg).unwrap(), r.finish(&smsg).unwrap());
+    assert_eq!(sk.verification_string(), rk.verification_string());
+    assert_eq!(sk.verification_string().split(' ').count(), 4);
+}
+
+#[test]
+fn code_parsing() {
+    let c = Code::parse("7-guitar-orbit").unwrap();
+    assert_eq!(c.nameplate(), 7);
+    assert_eq!(c.reveal(), "7-guitar-orbit");
+    assert!(!format!("{c:?}").contains("guitar"), "Debug hides the words");
+    for bad in ["", "guitar-orbit", "7", "7-", "0-a-b", "-7-a", "7--a", "7-a b", "99999999999-a"] {
+        assert!(Code::parse(bad).is_err(), "{bad:?}");
+    }
+    assert!(Code::parse("7-x").unwrap().is_short());
+    let g = Code::generate(5, DEFAULT_CODE_WORDS);
+    assert!(!g.is_short());
+    assert!(g.word_bits() >= 20.0);
+    assert_eq!(Code::parse(&g.reveal()).unwrap(), g);
+}
+
+#[test]
+fn tickets() {
+    let tid = TransferId::random();
+    let key = ContentKey::random();
+    let t = Ticket::encode_plain(&tid, &key);
+    assert!(t.starts_with("veil1-") && is_ticket(&t));
+    let d = Ticket::decode(&t.to_uppercase()).unwrap();
+    assert_eq!(d.transfer_id(), tid);
+    assert_eq!(d.key(None).unwrap().expose(), key.expose());
+    assert!(Ticket::decode(&t[..t.len() - 3]).is_err());
+    assert!(Ticket::decode("veil9-abc").is_err());
+
+    let p = Ticket::encode_with_password(&tid, &key, "hunter2 correct", KdfParams::INSECURE_TEST).unwrap();
+    let d = Ticket::decode(&p).unwrap();
+    assert!(d.needs_password());
+    assert_eq!(d.key(Some("hunter2 correct")).unwrap().expose(), key.expose());
+    assert_eq!(d.key(Some("wrong")).unwrap_err(), FormatError::DecryptionFailed);
+    assert!(d.key(None).is_err());
+}
+
+#[test]
+fn identity_is_deterministic_and_separates_keys() {
+    let a = Identity::derive("correct horse battery staple extra words", "Alice@example", KdfParams::INSECURE_TEST).unwrap();
+    let b = Identity::derive(" correct horse battery staple extra words ", "alice@example", KdfParams::INSECURE_TEST).unwrap();
+    assert_eq!(a.public(), b.public());
+    let c = Identity::derive("correct horse battery staple extra words", "bob", KdfParams::INSECURE_TEST).unwrap();
+    assert_ne!(a.public(), c.public());
+    assert_ne!(a.public().ed25519, a.public().x25519);
+    let s = a.public().encode();
+    assert_eq!(PublicIdentity::decode(&s).unwrap(), a.public());
+    let mut typo = s.clone().into_bytes();
+    let last = typo.len() - 5;
+    typo[last] = if typo[last] == b'a' { b'b' } else { b'a' };
+    assert!(PublicIdentity::decode(std::str::from_utf8(&typo).unwrap()).is_err());
+    assert_eq!(a.public().fingerprint().len(), 24);
+    let dbg = format!("{a:?}");
+    assert!(!dbg.contains(&data_hex(a.seed().expose())), "Debug must not print the seed");
+    // NFKC: a composed and a decomposed é derive the same identity.
+    let x = Identity::derive("caf\u{e9} long passphrase here", "h", KdfParams::INSECURE_TEST).unwrap();
+    let y = Identity::derive("cafe\u{301} long passphrase here", "h", KdfParams::INSECURE_TEST).unwrap();
+    assert_eq!(x.public(), y.public());
+}
+
+fn data_hex(b: &[u8]) -> String {
+    hex::encode(b)
+}
+
+#[test]
+fn passphrase_strength() {
+    let p = generate_passphrase(DEFAULT_PASSPHRASE_WORDS);
+    assert_eq!(p.split('-').count(), 7);
+    assert!(estimate_bits(&p) >= 77, "{}", estimate_bits(&p));
+    assert!(check_passphrase(&p).is_ok());
+    for weak in ["", "password", "password123", "correct horse battery staple", "aaaaaaaaaaaaaaaaaaaaaaaa"] {
+        assert!(matches!(check_passphrase(weak), Err(FormatError::WeakPassphrase { .. })), "{weak:?}");
+    }
+}
+
+#[test]
+fn sealed_to_identity() {
+    let alice = Identity::ephemeral();
+    let bob = Identity::ephemeral();
+    let carol = Identity::ephemeral();
+    let tid = TransferId::random();
+    let key = ContentKey::random();
+    let sealed = seal_to(&bob.public(), alice.signing_key(), &tid, &key).unwrap();
+    let u = open_sealed(&bob, &sealed).unwrap();
+    assert_eq!(u.sender, alice.public().ed25519);
+    assert_eq!(u.tid, tid);
+    assert_eq!(u.key.expose(), key.expose());
+    assert_eq!(open_sealed(&carol, &sealed).unwrap_err(), FormatError::DecryptionFailed);
+    for i in [0, 4, 10, 40, sealed.len() - 1] {
+        let mut t = sealed.clone();
+        t[i] ^= 1;
+        assert!(open_sealed(&bob, &t).is_err(), "flip at {i}");
+    }
+    assert!(open_sealed(&bob, &sealed[..30]).is_err());
+}
+
+#[test]
+fn capabilities_are_distinct() {
+    let key = ContentKey::random();
+    let c = Capabilities::derive(&key);
+    assert_ne!(c.download.expose(), c.owner.expose());
+    assert_ne!(c.owner.expose(), c.receipt.expose());
+    assert!(!format!("{c:?}").contains(&hex::encode(c.owner.expose())));
+}
