@@ -1,1 +1,195 @@
+//! # veil-relay: the blind relay
+//!
+//! A QUIC server that stores and forwards ciphertext it cannot read, with rendezvous
+//! mailboxes for one-time codes. It depends on the wire protocol (`veil-wire`) and the
+//! storage trait (`veil-store`), never on the crypto core: it is blind by construction,
+//! and CI checks that with `cargo tree`.
+//!
+//! The binary is a thin shell over [`Server::spawn`]; tests start the server in-process
+//! or as a process.
 #![forbid(unsafe_code)]
+
+pub mod http;
+pub mod metrics;
+pub mod quic;
+pub mod rendezvous;
+pub mod state;
+pub mod tls;
+
+use anyhow::{Context, Result};
+use metrics::Metrics;
+use rendezvous::Rendezvous;
+use state::{TransferLimits, Transfers};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use veil_store::Store;
+
+/// Everything the relay can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// QUIC listen address.
+    pub listen: SocketAddr,
+    /// HTTP listen address (health, metrics); None disables it.
+    pub http: Option<SocketAddr>,
+    /// Folder for the TLS identity (and the filesystem store by default).
+    pub data_dir: PathBuf,
+    /// A real certificate chain (PEM) and key instead of the self-signed one.
+    pub cert: Option<(PathBuf, PathBuf)>,
+    /// Transfer limits.
+    pub limits: TransferLimits,
+    /// Most QUIC connections at once.
+    pub max_connections: usize,
+    /// Most QUIC connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Close connections idle this long.
+    pub idle_timeout: Duration,
+    /// How often the sweeper runs.
+    pub sweep_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: PathBuf::from("veil-data"),
+            cert: None,
+            limits: TransferLimits::default(),
+            max_connections: 4096,
+            max_connections_per_ip: 64,
+            idle_timeout: Duration::from_secs(60),
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// State shared by all tasks.
+#[derive(Debug)]
+pub struct Shared {
+    /// Transfers.
+    pub transfers: Transfers,
+    /// Nameplates and mailboxes.
+    pub rendezvous: Arc<Rendezvous>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    conns: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    max_conns: usize,
+    max_conns_per_ip: usize,
+}
+
+impl Shared {
+    pub(crate) fn conn_permit(self: &Arc<Self>, ip: IpAddr) -> Option<quic::ConnPermit> {
+        let mut g = self.conns.lock().ok()?;
+        let per_ip = g.1.get(&ip).copied().unwrap_or(0);
+        if g.0 >= self.max_conns || per_ip >= self.max_conns_per_ip {
+            return None;
+        }
+        g.0 += 1;
+        *g.1.entry(ip).or_insert(0) += 1;
+        Some(quic::ConnPermit::new(self.clone(), ip))
+    }
+
+    pub(crate) fn release_conn(&self, ip: IpAddr) {
+        if let Ok(mut g) = self.conns.lock() {
+            g.0 = g.0.saturating_sub(1);
+            if let Some(n) = g.1.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    g.1.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// A running relay. Dropping it does not stop it; call [`Server::shutdown`].
+#[derive(Debug)]
+pub struct Server {
+    /// Bound QUIC address.
+    pub quic_addr: SocketAddr,
+    /// Bound HTTP address.
+    pub http_addr: Option<SocketAddr>,
+    /// SHA-256 fingerprint of the certificate clients must pin.
+    pub fingerprint: String,
+    /// Shared state (for tests and embedding).
+    pub shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Bind and start serving.
+    pub async fn spawn(config: Config, store: Arc<dyn Store>) -> Result<Server> {
+        let tls = match &config.cert {
+            Some((c, k)) => tls::load_pem(c, k)?,
+            None => tls::load_or_create(&config.data_dir.join("tls"))?,
+        };
+        let fingerprint = tls.fingerprint();
+        store.check().await.with_context(|| format!("the {} store is not usable", store.kind()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut rustls_cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .context("TLS 1.3 setup")?
+            .with_no_client_auth()
+            .with_single_cert(tls.chain.clone(), tls.key.clone_key())
+            .context("loading the certificate")?;
+        rustls_cfg.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
+        rustls_cfg.max_early_data_size = 0;
+        let quic_crypto = quinn::crypto::rustls::QuicServerConfig::try_from(rustls_cfg).context("QUIC TLS setup")?;
+        let mut server_cfg = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
+        server_cfg.transport_config(Arc::new(quic::transport(config.idle_timeout)));
+        let socket = quic::udp_socket(config.listen).with_context(|| format!("binding QUIC on {}", config.listen))?;
+        let endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server_cfg), socket, Arc::new(quinn::TokioRuntime))
+            .context("starting the QUIC endpoint")?;
+        let quic_addr = endpoint.local_addr()?;
+
+        let metrics = Arc::new(Metrics::new());
+        let shared = Arc::new(Shared {
+            transfers: Transfers::new(store, config.limits.clone(), metrics.clone()),
+            rendezvous: Rendezvous::new(metrics.clone()),
+            metrics,
+            conns: Mutex::new((0, HashMap::new())),
+            max_conns: config.max_connections,
+            max_conns_per_ip: config.max_connections_per_ip,
+        });
+        let mut tasks = vec![tokio::spawn(quic::accept_loop(shared.clone(), endpoint.clone()))];
+
+        let mut http_addr = None;
+        if let Some(addr) = config.http {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding HTTP on {addr}"))?;
+            http_addr = Some(listener.local_addr()?);
+            let app = http::router(shared.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            }));
+        }
+
+        let sweeper = shared.clone();
+        let every = config.sweep_interval;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match sweeper.transfers.sweep().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "deleted expired transfers"),
+                    Err(e) => tracing::warn!(error = %e, "sweeper failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        }));
+        Ok(Server { quic_addr, http_addr, fingerprint, shared, endpoint, tasks })
+    }
+
+    /// Stop accepting, close connections, stop background tasks.
+    pub async fn shutdown(self) {
+        self.endpoint.close(0u32.into(), b"relay shutting down");
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}

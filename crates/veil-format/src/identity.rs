@@ -151,7 +151,7 @@ impl PublicIdentity {
         b.extend_from_slice(&self.x25519);
         let c = blake2b_256(&[b"veil identity checksum v1\0", &b]);
         b.extend_from_slice(&c[..4]);
-        format!("{IDENTITY_PREFIX}{}", crate::BASE32.encode(&b))
+        format!("{IDENTITY_PREFIX}{}", crate::BASE32.encode(&b).to_ascii_lowercase())
     }
 
     /// Parse a string made by [`PublicIdentity::encode`] (case-insensitive, spaces ignored).

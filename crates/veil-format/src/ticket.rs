@@ -52,7 +52,7 @@ impl Ticket {
         let mut b = zeroize::Zeroizing::new(Vec::with_capacity(48));
         b.extend_from_slice(&tid.0);
         b.extend_from_slice(key.expose());
-        format!("{TICKET_PREFIX}{}", crate::BASE32.encode(&b))
+        format!("{TICKET_PREFIX}{}", crate::BASE32.encode(&b).to_ascii_lowercase())
     }
 
     /// Encode a ticket whose key is wrapped under `password` (Argon2id with `params`).
@@ -66,7 +66,7 @@ impl Ticket {
         b.extend_from_slice(&salt);
         b.push(params.version);
         b.extend_from_slice(&wrapped);
-        Ok(format!("{TICKET_PASSWORD_PREFIX}{}", crate::BASE32.encode(&b)))
+        Ok(format!("{TICKET_PASSWORD_PREFIX}{}", crate::BASE32.encode(&b).to_ascii_lowercase()))
     }
 
     /// Parse a ticket string (case-insensitive, white space ignored).

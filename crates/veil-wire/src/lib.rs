@@ -1,1 +1,370 @@
+//! # veil-wire: the relay wire protocol
+//!
+//! Frames, error codes and limits spoken between `veil` clients and `veil-relay`, with no
+//! IO: the relay and the client library move these bytes over QUIC streams. The exact
+//! bytes, the flows and hex vectors are in [`spec`] (`PROTOCOL.md`).
+//!
+//! One QUIC connection per client, negotiated with ALPN [`ALPN`] (the protocol version
+//! lives in the ALPN, so an old client meets a clear handshake failure rather than
+//! garbage). Every request runs on its own bidirectional stream: the client writes one
+//! [`Request`] frame (followed, for uploads, by exactly `len` raw body bytes), the relay
+//! answers with one [`Response`] frame (followed, for downloads, by exactly `len` raw
+//! bytes). A mailbox stream stays open and carries [`MailboxMsg`] frames both ways.
+//!
+//! ```
+//! use veil_wire::{Request, encode_frame, decode_frame};
+//! let bytes = encode_frame(&Request::Ping).unwrap();
+//! let (req, used): (Request, usize) = decode_frame(&bytes).unwrap().unwrap();
+//! assert_eq!(req, Request::Ping);
+//! assert_eq!(used, bytes.len());
+//! ```
 #![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+#[doc = include_str!("../PROTOCOL.md")]
+pub mod spec {}
+
+/// ALPN protocol id; the version of this protocol.
+pub const ALPN: &[u8] = b"veil/1";
+/// Largest control frame (header frames; bodies are separate and limited by [`MAX_CHUNK_BODY`]).
+pub const MAX_FRAME_LEN: usize = 64 * 1024;
+/// Largest chunk or manifest body the relay accepts in one request.
+pub const MAX_CHUNK_BODY: u32 = 17 * 1024 * 1024;
+/// Largest manifest body.
+pub const MAX_MANIFEST_BODY: u32 = 64 * 1024 * 1024;
+/// Largest mailbox message.
+pub const MAX_MAILBOX_BODY: usize = 4096;
+
+/// A transfer id (16 random bytes chosen by the sender).
+pub type TransferId = [u8; 16];
+/// A capability as presented by a client (32 bytes derived from the content key).
+pub type Capability = [u8; 32];
+/// What the relay stores instead of a capability.
+pub type CapabilityHash = [u8; 32];
+
+/// Hash a capability for storage/comparison on the relay (BLAKE3 in derive-key mode).
+pub fn cap_hash(cap: &Capability) -> CapabilityHash {
+    blake3::derive_key("veil capability hash v1", cap)
+}
+
+/// Lowercase hex of a transfer id (storage keys, logs).
+pub fn tid_hex(tid: &TransferId) -> String {
+    tid.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which side of a mailbox a client is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Side {
+    /// The side that holds the content key (sender, publisher).
+    Sender,
+    /// The receiving side (receiver, viewer).
+    Receiver,
+}
+
+/// A request: the first frame on every client-opened bidirectional stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Liveness check; answered with [`Response::Ok`].
+    Ping,
+    /// Register a new transfer. Idempotent for the same id and hashes (resume).
+    Create {
+        /// Transfer id.
+        tid: TransferId,
+        /// Hash of the owner capability.
+        owner: CapabilityHash,
+        /// Hash of the download capability.
+        download: CapabilityHash,
+        /// Hash of the receipt.
+        receipt: CapabilityHash,
+        /// Seconds until the relay deletes it.
+        expire_secs: u64,
+        /// Successful downloads allowed (None: unlimited until expiry).
+        max_downloads: Option<u32>,
+        /// Declared ciphertext size, if known (checked against the relay's limit).
+        size_hint: Option<u64>,
+    },
+    /// Upload chunk `index`; `len` body bytes follow. Answered once durably stored.
+    PutChunk {
+        /// Transfer id.
+        tid: TransferId,
+        /// Owner capability.
+        owner: Capability,
+        /// Chunk index.
+        index: u64,
+        /// Body length.
+        len: u32,
+    },
+    /// Upload the sealed manifest; `len` body bytes follow.
+    PutManifest {
+        /// Transfer id.
+        tid: TransferId,
+        /// Owner capability.
+        owner: Capability,
+        /// Body length.
+        len: u32,
+    },
+    /// Mark the upload complete with `chunk_count` chunks (all must be present).
+    Complete {
+        /// Transfer id.
+        tid: TransferId,
+        /// Owner capability.
+        owner: Capability,
+        /// Number of chunks.
+        chunk_count: u64,
+    },
+    /// What the relay holds of a transfer (resume).
+    Status {
+        /// Transfer id.
+        tid: TransferId,
+        /// Owner or download capability.
+        cap: Capability,
+    },
+    /// Fetch the manifest; waits up to `wait_secs` for it to be uploaded.
+    GetManifest {
+        /// Transfer id.
+        tid: TransferId,
+        /// Download capability.
+        download: Capability,
+        /// Longest wait for a manifest not uploaded yet.
+        wait_secs: u32,
+    },
+    /// Fetch chunk `index`; waits up to `wait_secs` for it to be uploaded.
+    GetChunk {
+        /// Transfer id.
+        tid: TransferId,
+        /// Download capability.
+        download: Capability,
+        /// Chunk index.
+        index: u64,
+        /// Longest wait for a chunk not uploaded yet.
+        wait_secs: u32,
+    },
+    /// The receiver authenticated the whole transfer: count one download.
+    Receipt {
+        /// Transfer id.
+        tid: TransferId,
+        /// Receipt capability.
+        receipt: Capability,
+    },
+    /// Delete a transfer now.
+    Delete {
+        /// Transfer id.
+        tid: TransferId,
+        /// Owner capability.
+        owner: Capability,
+    },
+    /// Open a rendezvous mailbox: allocate a nameplate (None) or claim one.
+    Mailbox {
+        /// The nameplate to claim, or None to allocate one.
+        nameplate: Option<u32>,
+        /// Our side.
+        side: Side,
+    },
+}
+
+/// What the relay knows about a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferStatus {
+    /// Chunk indices stored, as half-open ranges `[start, end)`, ascending.
+    pub chunks: Vec<(u64, u64)>,
+    /// Whether the manifest is stored.
+    pub manifest: bool,
+    /// Chunk count if the upload is complete.
+    pub complete: Option<u64>,
+    /// Successful downloads so far.
+    pub downloads: u32,
+    /// Download limit.
+    pub max_downloads: Option<u32>,
+    /// Seconds until expiry.
+    pub expires_in_secs: u64,
+}
+
+/// The relay's answer: the first frame it writes on a request stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Done.
+    Ok,
+    /// Status of a transfer.
+    Status(TransferStatus),
+    /// `len` body bytes follow (manifest or chunk).
+    Data {
+        /// Body length.
+        len: u32,
+    },
+    /// Receipt counted.
+    Counted {
+        /// Downloads left (None: unlimited).
+        remaining: Option<u32>,
+    },
+    /// The mailbox is open on this nameplate.
+    MailboxOpened {
+        /// Nameplate number.
+        nameplate: u32,
+    },
+    /// The request failed.
+    Error(WireError),
+}
+
+/// A typed error sent to the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct WireError {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable detail (never contains secrets).
+    pub message: String,
+}
+
+impl WireError {
+    /// Build an error.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// Every error code of the protocol, declared once. Discriminants are the wire values
+/// (postcard encodes the variant index as a varint): never reorder, only append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame could not be decoded or makes no sense here.
+    BadRequest,
+    /// A frame or body exceeds the protocol limit.
+    TooLarge,
+    /// No such transfer, chunk, manifest or nameplate.
+    NotFound,
+    /// Wrong capability.
+    Forbidden,
+    /// The transfer expired.
+    Expired,
+    /// The download limit was reached.
+    DownloadLimit,
+    /// A relay limit (size, connections, transfers) was exceeded.
+    LimitExceeded,
+    /// Waited too long for data that was not uploaded.
+    Timeout,
+    /// The nameplate is already used by two parties.
+    NameplateInUse,
+    /// The nameplate was burned by a failed key confirmation.
+    Burned,
+    /// The store failed; try again.
+    Storage,
+    /// Conflicting state (e.g. transfer id reused with other capabilities).
+    Conflict,
+    /// Incomplete upload: chunks missing.
+    Incomplete,
+    /// Anything else.
+    Internal,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            ErrorCode::BadRequest => "bad request",
+            ErrorCode::TooLarge => "too large",
+            ErrorCode::NotFound => "not found",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Expired => "expired",
+            ErrorCode::DownloadLimit => "download limit reached",
+            ErrorCode::LimitExceeded => "relay limit exceeded",
+            ErrorCode::Timeout => "timed out",
+            ErrorCode::NameplateInUse => "nameplate in use",
+            ErrorCode::Burned => "code burned",
+            ErrorCode::Storage => "storage error",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Incomplete => "incomplete",
+            ErrorCode::Internal => "internal error",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Frames on an open mailbox stream, both directions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MailboxMsg {
+    /// Client -> relay: deliver to the other side. Relay -> client: from the other side.
+    Message(Vec<u8>),
+    /// Client -> relay: key confirmation failed; burn the nameplate and tell the peer.
+    Burn,
+    /// Relay -> client: the nameplate was burned (by the peer's failed confirmation).
+    Burned,
+    /// Relay -> client: the other side joined.
+    PeerJoined,
+    /// Relay -> client: the other side left before finishing.
+    PeerGone,
+    /// Client -> relay: done with the mailbox (release the nameplate).
+    Close,
+}
+
+/// Errors decoding frames.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The declared length exceeds [`MAX_FRAME_LEN`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_LEN}-byte limit")]
+    TooLarge(usize),
+    /// The body is not a valid frame.
+    #[error("malformed frame")]
+    Malformed,
+}
+
+/// Encode a frame: `length (u32 LE) || postcard(value)`.
+pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
+    let mut out = vec![0u8; 4];
+    let body = postcard::to_extend(value, Vec::new()).map_err(|_| FrameError::Malformed)?;
+    if body.len() > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(body.len()));
+    }
+    out[..4].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Check a frame's 4-byte length prefix; returns the body length.
+pub fn frame_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    let len = u32::from_le_bytes(prefix) as usize;
+    if len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(len));
+    }
+    Ok(len)
+}
+
+/// Decode a frame body (without its length prefix). Trailing bytes are an error.
+pub fn decode_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, FrameError> {
+    let (v, rest) = postcard::take_from_bytes(body).map_err(|_| FrameError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(FrameError::Malformed);
+    }
+    Ok(v)
+}
+
+/// Decode one frame from the start of `buf`: `Ok(None)` if more bytes are needed,
+/// otherwise the value and the bytes consumed.
+pub fn decode_frame<'a, T: Deserialize<'a>>(buf: &'a [u8]) -> Result<Option<(T, usize)>, FrameError> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = frame_len([buf[0], buf[1], buf[2], buf[3]])?;
+    if buf.len() < 4 + len {
+        return Ok(None);
+    }
+    Ok(Some((decode_body(&buf[4..4 + len])?, 4 + len)))
+}
+
+/// Merge sorted chunk indices into half-open ranges.
+pub fn to_ranges(indices: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for i in indices {
+        match out.last_mut() {
+            Some((_, end)) if *end == i => *end = i + 1,
+            _ => out.push((i, i + 1)),
+        }
+    }
+    out
+}
+
+/// Whether `index` lies in one of `ranges`.
+pub fn in_ranges(ranges: &[(u64, u64)], index: u64) -> bool {
+    ranges.iter().any(|(s, e)| (*s..*e).contains(&index))
+}

@@ -1,0 +1,259 @@
+//! The QUIC side: endpoint setup, connection limits, and one task per request stream.
+
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use quinn::{RecvStream, SendStream};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use veil_wire::{ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError, encode_frame, frame_len};
+
+/// How long a client may take to send a request frame.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a GetChunk/GetManifest may wait for data.
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// Socket and transport settings measured to work well (see FACTS.md): 4 MiB UDP
+/// buffers, large flow-control windows, MTU discovery up to jumbo packets.
+pub fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// Transport tuning shared by relay endpoints.
+pub fn transport(idle: Duration) -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(256u32.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    t.stream_receive_window((16u32 << 20).into());
+    t.receive_window((64u32 << 20).into());
+    t.send_window(64 << 20);
+    if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
+        t.max_idle_timeout(Some(idle));
+    }
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(16_000);
+    t.mtu_discovery_config(Some(mtu));
+    t
+}
+
+/// Accept connections until the endpoint closes.
+pub async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let ip = incoming.remote_address().ip();
+        let Some(permit) = shared.conn_permit(ip) else {
+            shared.metrics.reject("too_many_connections");
+            incoming.refuse();
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match incoming.await {
+                Ok(conn) => {
+                    shared.metrics.connections.inc();
+                    handle_conn(shared.clone(), conn).await;
+                    shared.metrics.connections.dec();
+                }
+                Err(e) => tracing::debug!(error = %e, "handshake failed"),
+            }
+        });
+    }
+}
+
+/// Releases a connection slot on drop.
+#[derive(Debug)]
+pub struct ConnPermit {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl ConnPermit {
+    pub(crate) fn new(shared: Arc<Shared>, ip: IpAddr) -> Self {
+        ConnPermit { shared, ip }
+    }
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        self.shared.release_conn(self.ip);
+    }
+}
+
+async fn handle_conn(shared: Arc<Shared>, conn: quinn::Connection) {
+    loop {
+        let (send, recv) = match conn.accept_bi().await {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            handle_stream(shared, send, recv).await;
+        });
+    }
+}
+
+async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) -> Result<Option<T>, WireError> {
+    let mut len = [0u8; 4];
+    match recv.read_exact(&mut len).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(_) => return Err(WireError::new(ErrorCode::BadRequest, "stream ended inside a frame")),
+    }
+    let n = frame_len(len).map_err(|e| WireError::new(ErrorCode::TooLarge, e.to_string()))?;
+    let mut body = vec![0u8; n];
+    recv.read_exact(&mut body).await.map_err(|_| WireError::new(ErrorCode::BadRequest, "stream ended inside a frame"))?;
+    veil_wire::decode_body(&body).map(Some).map_err(|e: FrameError| WireError::new(ErrorCode::BadRequest, e.to_string()))
+}
+
+async fn write_frame<T: serde::Serialize>(send: &mut SendStream, v: &T) -> bool {
+    match encode_frame(v) {
+        Ok(b) => send.write_all(&b).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn read_body(recv: &mut RecvStream, len: u32, limit: u32) -> Result<Bytes, WireError> {
+    if len > limit {
+        return Err(WireError::new(ErrorCode::TooLarge, format!("body of {len} bytes exceeds the {limit}-byte limit")));
+    }
+    let mut buf = BytesMut::zeroed(len as usize);
+    recv.read_exact(&mut buf).await.map_err(|_| WireError::new(ErrorCode::BadRequest, "body shorter than declared"))?;
+    Ok(buf.freeze())
+}
+
+async fn handle_stream(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream) {
+    let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<Request>(&mut recv)).await {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            shared.metrics.reject(if e.code == ErrorCode::TooLarge { "frame_too_large" } else { "bad_frame" });
+            let _ = write_frame(&mut send, &Response::Error(e)).await;
+            let _ = send.finish();
+            let _ = recv.stop(0u32.into());
+            return;
+        }
+        Err(_) => {
+            shared.metrics.reject("request_timeout");
+            return;
+        }
+    };
+    if let Request::Mailbox { nameplate, side } = req {
+        mailbox(shared, send, recv, nameplate, side).await;
+        return;
+    }
+    shared.metrics.transfers_active.inc();
+    let result = dispatch(&shared, req, &mut send, &mut recv).await;
+    shared.metrics.transfers_active.dec();
+    if let Err(e) = result {
+        if matches!(e.code, ErrorCode::Forbidden | ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::NotFound) {
+            shared.metrics.reject(match e.code {
+                ErrorCode::Forbidden => "forbidden",
+                ErrorCode::BadRequest => "bad_request",
+                ErrorCode::TooLarge => "too_large",
+                _ => "not_found",
+            });
+        }
+        let _ = write_frame(&mut send, &Response::Error(e)).await;
+    }
+    let _ = send.finish();
+}
+
+async fn dispatch(shared: &Shared, req: Request, send: &mut SendStream, recv: &mut RecvStream) -> Result<(), WireError> {
+    let t = &shared.transfers;
+    let resp = match req {
+        Request::Ping => Response::Ok,
+        Request::Create { tid, owner, download, receipt, expire_secs, max_downloads, size_hint } => {
+            t.create(tid, owner, download, receipt, expire_secs, max_downloads, size_hint).await?;
+            Response::Ok
+        }
+        Request::PutChunk { tid, owner, index, len } => {
+            let body = read_body(recv, len, MAX_CHUNK_BODY).await?;
+            t.put_chunk(&tid, &owner, index, body).await?;
+            Response::Ok
+        }
+        Request::PutManifest { tid, owner, len } => {
+            let body = read_body(recv, len, MAX_MANIFEST_BODY).await?;
+            t.put_manifest(&tid, &owner, body).await?;
+            Response::Ok
+        }
+        Request::Complete { tid, owner, chunk_count } => {
+            t.complete(&tid, &owner, chunk_count).await?;
+            Response::Ok
+        }
+        Request::Status { tid, cap } => Response::Status(t.status(&tid, &cap).await?),
+        Request::GetManifest { tid, download, wait_secs } => {
+            let wait = Duration::from_secs(wait_secs.into()).min(MAX_WAIT);
+            let b = t.get_manifest(&tid, &download, wait).await?;
+            return send_data(send, b).await;
+        }
+        Request::GetChunk { tid, download, index, wait_secs } => {
+            let wait = Duration::from_secs(wait_secs.into()).min(MAX_WAIT);
+            let b = t.get_chunk(&tid, &download, index, wait).await?;
+            return send_data(send, b).await;
+        }
+        Request::Receipt { tid, receipt } => Response::Counted { remaining: t.receipt(&tid, &receipt).await? },
+        Request::Delete { tid, owner } => {
+            t.delete(&tid, &owner).await?;
+            Response::Ok
+        }
+        Request::Mailbox { .. } => return Err(WireError::new(ErrorCode::BadRequest, "unexpected mailbox request")),
+    };
+    write_frame(send, &resp).await;
+    Ok(())
+}
+
+async fn send_data(send: &mut SendStream, b: Bytes) -> Result<(), WireError> {
+    let len = u32::try_from(b.len()).map_err(|_| WireError::new(ErrorCode::Internal, "object too large"))?;
+    if write_frame(send, &Response::Data { len }).await {
+        let _ = send.write_chunk(b).await;
+    }
+    Ok(())
+}
+
+async fn mailbox(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream, nameplate: Option<u32>, side: veil_wire::Side) {
+    let (member, mut rx) = match shared.rendezvous.open(nameplate, side) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = write_frame(&mut send, &Response::Error(e)).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    if !write_frame(&mut send, &Response::MailboxOpened { nameplate: member.nameplate }).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            frame = read_frame::<MailboxMsg>(&mut recv) => match frame {
+                Ok(Some(MailboxMsg::Message(body))) => {
+                    if let Err(e) = shared.rendezvous.post(&member, body) {
+                        tracing::debug!(error = %e, "mailbox post refused");
+                        break;
+                    }
+                }
+                Ok(Some(MailboxMsg::Burn)) => {
+                    shared.rendezvous.burn(&member);
+                    shared.metrics.reject("key_confirmation_failed");
+                    break;
+                }
+                _ => break,
+            },
+            msg = rx.recv() => match msg {
+                Some(m) => {
+                    let end = m == MailboxMsg::Burned;
+                    if !write_frame(&mut send, &m).await || end {
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    let _ = send.finish();
+    drop(member);
+}

@@ -1,0 +1,396 @@
+//! Transfers on the relay: metadata, chunks and download receipts, all in the store so
+//! any relay instance sharing it can serve any transfer. In memory only what speeds
+//! things up (cached metadata, wake-ups for receivers waiting on a chunk).
+
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use veil_store::Store;
+use veil_wire::{CapabilityHash, ErrorCode, TransferId, TransferStatus, WireError, cap_hash, tid_hex, to_ranges};
+
+/// What the relay stores about a transfer (`t/<id>/meta`, JSON).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Meta {
+    /// Hash of the owner capability.
+    pub owner: CapabilityHash,
+    /// Hash of the download capability.
+    pub download: CapabilityHash,
+    /// Hash of the receipt.
+    pub receipt: CapabilityHash,
+    /// Unix seconds of creation.
+    pub created: u64,
+    /// Unix seconds of expiry.
+    pub expires: u64,
+    /// Download limit.
+    pub max_downloads: Option<u32>,
+    /// Declared size.
+    pub size_hint: Option<u64>,
+}
+
+/// Limits the relay enforces on transfers.
+#[derive(Debug, Clone)]
+pub struct TransferLimits {
+    /// Largest ciphertext size of one transfer.
+    pub max_transfer_bytes: u64,
+    /// Most uploads in progress at once.
+    pub max_active_uploads: usize,
+    /// Longest expiry a client may ask for.
+    pub max_expire: Duration,
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        TransferLimits { max_transfer_bytes: 64 << 30, max_active_uploads: 1024, max_expire: Duration::from_secs(7 * 24 * 3600) }
+    }
+}
+
+struct Live {
+    meta: Meta,
+    notify: Notify,
+    bytes: AtomicU64,
+    downloads: AtomicU32,
+}
+
+/// All transfers.
+pub struct Transfers {
+    store: Arc<dyn Store>,
+    live: Mutex<HashMap<TransferId, Arc<Live>>>,
+    uploading: Mutex<HashSet<TransferId>>,
+    limits: TransferLimits,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Transfers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfers").field("store", &self.store.kind()).finish_non_exhaustive()
+    }
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
+    WireError::new(code, msg)
+}
+
+fn storage(e: veil_store::StoreError) -> WireError {
+    tracing::warn!(error = %e, "store error");
+    err(ErrorCode::Storage, "the relay's store failed; try again")
+}
+
+/// Unix time in seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn key(tid: &TransferId, rest: &str) -> String {
+    format!("t/{}/{}", tid_hex(tid), rest)
+}
+
+/// Storage key of chunk `index`.
+pub fn chunk_key(tid: &TransferId, index: u64) -> String {
+    key(tid, &format!("c/{index:016x}"))
+}
+
+fn check_cap(expected: &CapabilityHash, cap: &[u8; 32], what: &str) -> Result<(), WireError> {
+    let h = cap_hash(cap);
+    // Both are hashes; comparing them leaks nothing useful, but stay constant time anyway.
+    let diff = h.iter().zip(expected.iter()).fold(0u8, |a, (x, y)| a | (x ^ y));
+    if diff != 0 {
+        return Err(err(ErrorCode::Forbidden, format!("wrong {what} capability")));
+    }
+    Ok(())
+}
+
+impl Transfers {
+    /// Transfers on `store`.
+    pub fn new(store: Arc<dyn Store>, limits: TransferLimits, metrics: Arc<Metrics>) -> Self {
+        Transfers { store, live: Mutex::new(HashMap::new()), uploading: Mutex::new(HashSet::new()), limits, metrics }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    async fn live(&self, tid: &TransferId) -> Result<Arc<Live>, WireError> {
+        if let Some(l) = self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.get(tid) {
+            if l.meta.expires <= now() {
+                return Err(err(ErrorCode::Expired, "this transfer has expired"));
+            }
+            return Ok(l.clone());
+        }
+        let raw = self.store.get(&key(tid, "meta")).await.map_err(storage)?;
+        let Some(raw) = raw else {
+            return Err(err(ErrorCode::NotFound, "no such transfer (wrong code or ticket, or it expired and was deleted)"));
+        };
+        let meta: Meta = serde_json::from_slice(&raw).map_err(|_| err(ErrorCode::Internal, "corrupt transfer metadata"))?;
+        if meta.expires <= now() {
+            return Err(err(ErrorCode::Expired, "this transfer has expired"));
+        }
+        let downloads = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
+        let l = Arc::new(Live { meta, notify: Notify::new(), bytes: AtomicU64::new(0), downloads: AtomicU32::new(downloads) });
+        let mut map = self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?;
+        Ok(map.entry(*tid).or_insert(l).clone())
+    }
+
+    /// Register a transfer (idempotent for the same owner).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create(
+        &self,
+        tid: TransferId,
+        owner: CapabilityHash,
+        download: CapabilityHash,
+        receipt: CapabilityHash,
+        expire_secs: u64,
+        max_downloads: Option<u32>,
+        size_hint: Option<u64>,
+    ) -> Result<(), WireError> {
+        if let Some(size) = size_hint
+            && size > self.limits.max_transfer_bytes
+        {
+            self.metrics.reject("transfer_too_large");
+            return Err(err(
+                ErrorCode::LimitExceeded,
+                format!("transfer of {size} bytes exceeds this relay's limit of {} bytes", self.limits.max_transfer_bytes),
+            ));
+        }
+        if expire_secs == 0 || expire_secs > self.limits.max_expire.as_secs() {
+            self.metrics.reject("bad_expiry");
+            return Err(err(
+                ErrorCode::LimitExceeded,
+                format!("expiry must be between 1 s and {} s on this relay", self.limits.max_expire.as_secs()),
+            ));
+        }
+        match self.live(&tid).await {
+            Ok(l) if l.meta.owner == owner => return Ok(()),
+            Ok(_) => return Err(err(ErrorCode::Conflict, "transfer id already in use")),
+            Err(e) if e.code == ErrorCode::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        {
+            let up = self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?;
+            if up.len() >= self.limits.max_active_uploads {
+                self.metrics.reject("too_many_uploads");
+                return Err(err(ErrorCode::LimitExceeded, "the relay has too many uploads in progress; try again later"));
+            }
+        }
+        let meta = Meta { owner, download, receipt, created: now(), expires: now() + expire_secs, max_downloads, size_hint };
+        let body = serde_json::to_vec(&meta).map_err(|_| err(ErrorCode::Internal, "encode"))?;
+        if !self.store.put_new(&key(&tid, "meta"), Bytes::from(body)).await.map_err(storage)? {
+            // Someone created it concurrently: accept only if it is ours.
+            self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.remove(&tid);
+            let l = self.live(&tid).await?;
+            if l.meta.owner != owner {
+                return Err(err(ErrorCode::Conflict, "transfer id already in use"));
+            }
+        }
+        self.store.put(&format!("e/{}", tid_hex(&tid)), Bytes::from(meta.expires.to_string())).await.map_err(storage)?;
+        self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.insert(tid);
+        self.metrics.transfers_created.inc();
+        Ok(())
+    }
+
+    /// Store chunk `index` (durable before this returns).
+    pub async fn put_chunk(&self, tid: &TransferId, owner: &[u8; 32], index: u64, body: Bytes) -> Result<(), WireError> {
+        let l = self.live(tid).await?;
+        check_cap(&l.meta.owner, owner, "owner")?;
+        let total = l.bytes.fetch_add(body.len() as u64, Ordering::Relaxed) + body.len() as u64;
+        if total > self.limits.max_transfer_bytes {
+            self.metrics.reject("transfer_too_large");
+            return Err(err(ErrorCode::LimitExceeded, format!("transfer exceeds this relay's limit of {} bytes", self.limits.max_transfer_bytes)));
+        }
+        let len = body.len() as u64;
+        let t = std::time::Instant::now();
+        self.store.put(&chunk_key(tid, index), body).await.map_err(storage)?;
+        self.metrics.chunk_latency.observe(t.elapsed().as_secs_f64());
+        self.metrics.bytes_in.inc_by(len);
+        l.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// Store the sealed manifest.
+    pub async fn put_manifest(&self, tid: &TransferId, owner: &[u8; 32], body: Bytes) -> Result<(), WireError> {
+        let l = self.live(tid).await?;
+        check_cap(&l.meta.owner, owner, "owner")?;
+        self.metrics.bytes_in.inc_by(body.len() as u64);
+        self.store.put(&key(tid, "manifest"), body).await.map_err(storage)?;
+        l.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// Mark complete after checking every chunk is there.
+    pub async fn complete(&self, tid: &TransferId, owner: &[u8; 32], count: u64) -> Result<(), WireError> {
+        let l = self.live(tid).await?;
+        check_cap(&l.meta.owner, owner, "owner")?;
+        let have = self.chunk_indices(tid).await?;
+        let missing = (0..count).filter(|i| have.binary_search(i).is_err()).count();
+        if missing > 0 || have.last().is_some_and(|&m| m >= count) {
+            return Err(err(ErrorCode::Incomplete, format!("{missing} of {count} chunks missing")));
+        }
+        if self.store.head(&key(tid, "manifest")).await.map_err(storage)?.is_none() {
+            return Err(err(ErrorCode::Incomplete, "manifest missing"));
+        }
+        self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
+        if self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.remove(tid) {
+            self.metrics.transfers_completed.inc();
+        }
+        l.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn chunk_indices(&self, tid: &TransferId) -> Result<Vec<u64>, WireError> {
+        let prefix = key(tid, "c/");
+        let keys = self.store.list(&prefix).await.map_err(storage)?;
+        let mut v: Vec<u64> = keys.iter().filter_map(|k| u64::from_str_radix(k.strip_prefix(&prefix)?, 16).ok()).collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// What is stored (owner or download capability).
+    pub async fn status(&self, tid: &TransferId, cap: &[u8; 32]) -> Result<TransferStatus, WireError> {
+        let l = self.live(tid).await?;
+        if check_cap(&l.meta.owner, cap, "owner").is_err() {
+            check_cap(&l.meta.download, cap, "download")?;
+        }
+        let chunks = to_ranges(self.chunk_indices(tid).await?);
+        let manifest = self.store.head(&key(tid, "manifest")).await.map_err(storage)?.is_some();
+        let complete = self.completed(tid).await?;
+        let downloads = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
+        Ok(TransferStatus {
+            chunks,
+            manifest,
+            complete,
+            downloads,
+            max_downloads: l.meta.max_downloads,
+            expires_in_secs: l.meta.expires.saturating_sub(now()),
+        })
+    }
+
+    async fn completed(&self, tid: &TransferId) -> Result<Option<u64>, WireError> {
+        Ok(self
+            .store
+            .get(&key(tid, "complete"))
+            .await
+            .map_err(storage)?
+            .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.parse().ok())))
+    }
+
+    fn check_download(&self, l: &Live, cap: &[u8; 32]) -> Result<(), WireError> {
+        check_cap(&l.meta.download, cap, "download")?;
+        if let Some(max) = l.meta.max_downloads
+            && l.downloads.load(Ordering::Relaxed) >= max
+        {
+            self.metrics.reject("download_limit");
+            return Err(err(ErrorCode::DownloadLimit, format!("this transfer was already downloaded {max} time(s), its limit")));
+        }
+        Ok(())
+    }
+
+    /// Fetch the manifest, waiting for it up to `wait`.
+    pub async fn get_manifest(&self, tid: &TransferId, cap: &[u8; 32], wait: Duration) -> Result<Bytes, WireError> {
+        let l = self.live(tid).await?;
+        let n = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
+        l.downloads.store(n, Ordering::Relaxed);
+        self.check_download(&l, cap)?;
+        self.wait_for(&l, &key(tid, "manifest"), wait).await
+    }
+
+    /// Fetch chunk `index`, waiting for it up to `wait`.
+    pub async fn get_chunk(&self, tid: &TransferId, cap: &[u8; 32], index: u64, wait: Duration) -> Result<Bytes, WireError> {
+        let l = self.live(tid).await?;
+        self.check_download(&l, cap)?;
+        let t = std::time::Instant::now();
+        let b = self.wait_for(&l, &chunk_key(tid, index), wait).await?;
+        self.metrics.chunk_latency.observe(t.elapsed().as_secs_f64());
+        self.metrics.bytes_out.inc_by(b.len() as u64);
+        Ok(b)
+    }
+
+    async fn wait_for(&self, l: &Live, k: &str, wait: Duration) -> Result<Bytes, WireError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = l.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(b) = self.store.get(k).await.map_err(storage)? {
+                return Ok(b);
+            }
+            if l.meta.expires <= now() {
+                return Err(err(ErrorCode::Expired, "this transfer has expired"));
+            }
+            let now_i = tokio::time::Instant::now();
+            if now_i >= deadline {
+                return Err(err(ErrorCode::Timeout, "the sender has not uploaded this part yet"));
+            }
+            // Another relay instance may be the one receiving the upload: poll too.
+            let nap = (deadline - now_i).min(Duration::from_secs(1));
+            let _ = tokio::time::timeout(nap, notified).await;
+        }
+    }
+
+    /// Count one successful download.
+    pub async fn receipt(&self, tid: &TransferId, receipt: &[u8; 32]) -> Result<Option<u32>, WireError> {
+        let l = self.live(tid).await?;
+        check_cap(&l.meta.receipt, receipt, "receipt")?;
+        let mut r = [0u8; 8];
+        getrandom::fill(&mut r).map_err(|_| err(ErrorCode::Internal, "rng"))?;
+        let id: String = r.iter().map(|b| format!("{b:02x}")).collect();
+        self.store.put_new(&key(tid, &format!("dl/{id}")), Bytes::from_static(b"1")).await.map_err(storage)?;
+        let n = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
+        l.downloads.store(n, Ordering::Relaxed);
+        self.metrics.downloads_completed.inc();
+        Ok(l.meta.max_downloads.map(|m| m.saturating_sub(n)))
+    }
+
+    /// Delete a transfer (owner).
+    pub async fn delete(&self, tid: &TransferId, owner: &[u8; 32]) -> Result<(), WireError> {
+        let l = self.live(tid).await?;
+        check_cap(&l.meta.owner, owner, "owner")?;
+        self.remove(tid).await.map_err(storage)
+    }
+
+    async fn remove(&self, tid: &TransferId) -> Result<(), veil_store::StoreError> {
+        if let Ok(mut m) = self.live.lock() {
+            m.remove(tid);
+        }
+        if let Ok(mut u) = self.uploading.lock() {
+            u.remove(tid);
+        }
+        self.store.delete_prefix(&format!("t/{}/", tid_hex(tid))).await?;
+        self.store.delete(&format!("e/{}", tid_hex(tid))).await
+    }
+
+    /// Delete every expired transfer; returns how many.
+    pub async fn sweep(&self) -> Result<usize, veil_store::StoreError> {
+        let now = now();
+        let mut n = 0;
+        for k in self.store.list("e/").await? {
+            let Some(hex) = k.strip_prefix("e/") else { continue };
+            let Some(tid) = parse_tid(hex) else { continue };
+            let expired = match self.store.get(&k).await? {
+                Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()).is_none_or(|e| e <= now),
+                None => false,
+            };
+            if expired {
+                self.remove(&tid).await?;
+                self.metrics.swept.inc();
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn parse_tid(hex: &str) -> Option<TransferId> {
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut t = [0u8; 16];
+    for (i, b) in t.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(t)
+}
