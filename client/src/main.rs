@@ -1,1 +1,267 @@
-fn main() {}
+//! `veil`: send files and text through a blind relay.
+#![forbid(unsafe_code)]
+
+mod identity;
+mod ui;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use veil_client::{ClientError, Home, ReceiveFrom, ReceiveOptions, Relay, RelayAddr, SendInput, SendMode, SendOptions};
+use veil_format::escape_text;
+use veil_format::identity::Identity;
+
+/// veil: end-to-end encrypted file transfer through a blind relay.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Send files, folders, text or stdin (`-`).
+    Send {
+        /// Files or folders; `-` reads standard input.
+        paths: Vec<PathBuf>,
+        /// Send this text instead of files.
+        #[arg(long, conflicts_with = "paths")]
+        text: Option<String>,
+        /// Relay address `host:port[#sha256]` (default: VEIL_RELAY, config, 127.0.0.1:4433).
+        #[arg(long)]
+        relay: Option<String>,
+        /// Use this code (`<number>-<word>-<word>`) instead of a generated one.
+        #[arg(long, conflicts_with = "link")]
+        code: Option<String>,
+        /// Make a ticket for a receiver who comes later, instead of a code.
+        #[arg(long)]
+        link: bool,
+        /// Protect the ticket with a password (read from VEIL_PASSWORD or a prompt).
+        #[arg(long, requires = "link")]
+        password: bool,
+        /// Send to an identity (not available in this version).
+        #[arg(long)]
+        to: Option<String>,
+        /// Delete from the relay after this long.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        expire: Duration,
+        /// Allow this many complete downloads.
+        #[arg(long)]
+        max_downloads: Option<u32>,
+        /// One JSON object per line on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Receive with a code or a ticket.
+    Receive {
+        /// The code or ticket from the sender.
+        code: String,
+        /// Relay address.
+        #[arg(long)]
+        relay: Option<String>,
+        /// Output folder.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Accept without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Replace existing files.
+        #[arg(long)]
+        overwrite: bool,
+        /// One JSON object per line on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Your passphrase identity.
+    Identity {
+        #[command(subcommand)]
+        cmd: IdentityCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IdentityCmd {
+    /// Create (or re-derive on a new device) your identity.
+    New {
+        /// Your handle (e-mail address or name); also VEIL_HANDLE.
+        #[arg(long)]
+        handle: Option<String>,
+        /// Read the passphrase from this file (else VEIL_PASSPHRASE, a prompt, or generate one).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Accept a weak passphrase.
+        #[arg(long)]
+        i_know_it_is_weak: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show your public identity and fingerprint.
+    Show {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VEIL_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            let usage = matches!(e.downcast_ref::<ClientError>(), Some(ClientError::Usage(_)));
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                std::process::exit(0);
+            }
+            eprintln!("veil: error: {}", escape_text(&format!("{e:#}")).replace("\\n", "\n"));
+            if usage { 2 } else { 1 }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr> {
+    let s = match flag.or_else(|| std::env::var("VEIL_RELAY").ok()).filter(|s| !s.is_empty()) {
+        Some(s) => s,
+        None => home.config()?.relay.unwrap_or_else(|| veil_client::DEFAULT_RELAY.to_string()),
+    };
+    Ok(RelayAddr::parse(&s)?)
+}
+
+fn parallel() -> usize {
+    std::env::var("VEIL_PARALLEL").ok().and_then(|s| s.parse().ok()).unwrap_or(8)
+}
+
+fn wait() -> Duration {
+    Duration::from_secs(std::env::var("VEIL_WAIT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3600))
+}
+
+#[tokio::main]
+async fn run(cli: Cli) -> Result<()> {
+    let home = Home::from_env();
+    match cli.cmd {
+        Cmd::Send { paths, text, relay, code, link, password, to, expire, max_downloads, json } => {
+            if to.is_some() {
+                return Err(ClientError::Usage("--to (identity mode) is not available in this version of veil".into()).into());
+            }
+            let input = match (text, paths.as_slice()) {
+                (Some(t), _) => SendInput::Text(t),
+                (None, [p]) if p.as_os_str() == "-" => SendInput::Stdin,
+                (None, []) => return Err(ClientError::Usage("nothing to send: give files, folders, `-` or --text".into()).into()),
+                (None, ps) => {
+                    if ps.iter().any(|p| p.as_os_str() == "-") {
+                        return Err(ClientError::Usage("`-` (stdin) cannot be mixed with files".into()).into());
+                    }
+                    SendInput::Paths(ps.to_vec())
+                }
+            };
+            let mode = if link {
+                let pw = if password { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
+                SendMode::Link { password: pw }
+            } else {
+                SendMode::Code(code)
+            };
+            let signer = identity::load(&home)?.unwrap_or_else(Identity::ephemeral);
+            let addr = relay_addr(&home, relay)?;
+            let relay = Relay::connect(addr, home.clone()).await?;
+            let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "send");
+            let opts = SendOptions { home, input, mode, expire, max_downloads, signer, chunk_size: veil_format::chunk::DEFAULT_CHUNK_SIZE, parallel: parallel() };
+            let r = veil_client::send(relay.clone(), opts, events).await;
+            relay.close().await;
+            r?;
+            Ok(())
+        }
+        Cmd::Receive { code, relay, out, yes, overwrite, json } => {
+            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+            if !yes && !interactive {
+                return Err(ClientError::Usage("no terminal to ask for confirmation; pass --yes to accept without asking".into()).into());
+            }
+            let from = if veil_format::ticket::is_ticket(&code) {
+                let t = veil_format::ticket::Ticket::decode(&code)?;
+                let pw = if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
+                ReceiveFrom::Ticket(code, pw)
+            } else {
+                veil_format::code::Code::parse(&code)?;
+                ReceiveFrom::Code(code)
+            };
+            let consent: veil_client::receive::Consent = if yes {
+                Arc::new(|o: &veil_client::Offer| {
+                    describe(o);
+                    true
+                })
+            } else {
+                Arc::new(|o: &veil_client::Offer| {
+                    describe(o);
+                    ask("Accept? [y/N] ")
+                })
+            };
+            let addr = relay_addr(&home, relay)?;
+            let relay = Relay::connect(addr, home.clone()).await?;
+            let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "receive");
+            let opts = ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
+            let r = veil_client::receive(relay.clone(), opts, events).await;
+            relay.close().await;
+            let r = r?;
+            if let Some(t) = r.text {
+                let mut so = std::io::stdout().lock();
+                if json {
+                    writeln!(so, "{}", serde_json::json!({"event": "text", "text": t}))?;
+                } else if std::io::stdout().is_terminal() {
+                    let safe: String = t.split('\n').map(escape_text).collect::<Vec<_>>().join("\n");
+                    writeln!(so, "{safe}")?;
+                } else {
+                    so.write_all(t.as_bytes())?;
+                }
+            }
+            Ok(())
+        }
+        Cmd::Identity { cmd } => match cmd {
+            IdentityCmd::New { handle, passphrase_file, i_know_it_is_weak, json } => identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json),
+            IdentityCmd::Show { json } => identity::show(&home, json),
+        },
+    }
+}
+
+fn describe(o: &veil_client::Offer) {
+    use veil_format::manifest::EntryKind;
+    let m = &o.manifest;
+    let files = m.entries.iter().filter(|e| e.kind == EntryKind::File).count();
+    eprintln!("From: {} (unverified: not one of your contacts)", o.sender);
+    eprintln!("Offering {} file(s), {}:", files, ui::human_bytes(m.total_size));
+    for e in m.entries.iter().take(10) {
+        eprintln!("  {}{}", escape_text(&e.path), if e.kind == EntryKind::Dir { "/" } else { "" });
+    }
+    if m.entries.len() > 10 {
+        eprintln!("  ... and {} more", m.entries.len() - 10);
+    }
+}
+
+fn ask(prompt: &str) -> bool {
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+}
+
+fn read_secret(env: &str, prompt: &str) -> Result<String> {
+    if let Ok(v) = std::env::var(env) {
+        return Ok(v);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("set {env} or run on a terminal to enter the password");
+    }
+    rpassword::prompt_password(prompt).context("reading the password")
+}

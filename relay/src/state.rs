@@ -321,6 +321,12 @@ impl Transfers {
             if l.meta.expires <= now() {
                 return Err(err(ErrorCode::Expired, "this transfer has expired"));
             }
+            // A complete upload will not bring the object any more: it was lost or deleted.
+            if let Some(tid) = k.strip_prefix("t/").and_then(|r| r.split('/').next())
+                && self.store.head(&format!("t/{tid}/complete")).await.map_err(storage)?.is_some()
+            {
+                return Err(err(ErrorCode::NotFound, "this part of the transfer is missing from the relay's store"));
+            }
             let now_i = tokio::time::Instant::now();
             if now_i >= deadline {
                 return Err(err(ErrorCode::Timeout, "the sender has not uploaded this part yet"));

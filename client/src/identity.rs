@@ -1,0 +1,95 @@
+//! `veil identity new|show`: derive the passphrase identity once (Argon2id), keep the seed
+//! in `VEIL_HOME/identity.json` (0600).
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
+use veil_client::Home;
+use veil_format::SecretKey;
+use veil_format::identity::{DEFAULT_PASSPHRASE_WORDS, Identity, KdfParams, check_passphrase, generate_passphrase};
+use zeroize::Zeroizing;
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    handle: String,
+    kdf: u8,
+    seed: String,
+    identity: String,
+    fingerprint: String,
+}
+
+/// Load the saved identity, if any.
+pub fn load(home: &Home) -> Result<Option<Identity>> {
+    let Some(s) = home.read_json::<Stored>("identity.json")? else { return Ok(None) };
+    let seed: [u8; 32] = hex::decode(&s.seed).ok().and_then(|v| v.try_into().ok()).context("identity.json is corrupt")?;
+    let id = Identity::from_seed(SecretKey::from_bytes(seed), KdfParams::from_version(s.kdf)?);
+    Ok(Some(id))
+}
+
+/// `veil identity new`.
+pub fn new(home: &Home, handle: Option<String>, passphrase_file: Option<std::path::PathBuf>, weak_ok: bool, json: bool) -> Result<()> {
+    let handle = handle.or_else(|| std::env::var("VEIL_HANDLE").ok()).filter(|h| !h.trim().is_empty());
+    let Some(handle) = handle else { bail!("a handle is needed: --handle NAME or VEIL_HANDLE (e.g. your e-mail address)") };
+    let mut generated = false;
+    let pass: Zeroizing<String> = if let Ok(p) = std::env::var("VEIL_PASSPHRASE") {
+        Zeroizing::new(p)
+    } else if let Some(f) = passphrase_file {
+        Zeroizing::new(std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?.trim_end_matches(['\n', '\r']).to_string())
+    } else if std::io::stdin().is_terminal() {
+        let p = Zeroizing::new(rpassword::prompt_password("Passphrase (empty to generate one): ").context("reading the passphrase")?);
+        if p.is_empty() {
+            generated = true;
+            generate_passphrase(DEFAULT_PASSPHRASE_WORDS)
+        } else {
+            let again = Zeroizing::new(rpassword::prompt_password("Again: ").context("reading the passphrase")?);
+            if *again != *p {
+                bail!("the passphrases differ");
+            }
+            p
+        }
+    } else {
+        generated = true;
+        generate_passphrase(DEFAULT_PASSPHRASE_WORDS)
+    };
+    if let Err(e) = check_passphrase(&pass) {
+        if !weak_ok {
+            bail!("{e}. Anyone who knows your public identity can test guesses offline. Pass --i-know-it-is-weak to use it anyway");
+        }
+        eprintln!("warning: {e}");
+    }
+    eprintln!("Deriving your identity (Argon2id, 256 MiB; about a second)...");
+    let id = Identity::derive(&pass, &handle, KdfParams::V1)?;
+    let public = id.public();
+    home.write_json(
+        "identity.json",
+        &Stored {
+            handle: handle.clone(),
+            kdf: id.params().version,
+            seed: hex::encode(id.seed().expose()),
+            identity: public.encode(),
+            fingerprint: public.fingerprint(),
+        },
+    )?;
+    if generated {
+        eprintln!("Your new passphrase (write it down; it is shown only once):\n\n    {}\n", pass.as_str());
+    }
+    print_public(&id, json);
+    Ok(())
+}
+
+/// `veil identity show`.
+pub fn show(home: &Home, json: bool) -> Result<()> {
+    let Some(id) = load(home)? else { bail!("no identity yet; run `veil identity new`") };
+    print_public(&id, json);
+    Ok(())
+}
+
+fn print_public(id: &Identity, json: bool) {
+    let p = id.public();
+    if json {
+        println!("{}", serde_json::json!({"identity": p.encode(), "fingerprint": p.fingerprint()}));
+    } else {
+        println!("identity:    {}", p.encode());
+        println!("fingerprint: {}", p.fingerprint());
+    }
+}

@@ -1,0 +1,107 @@
+//! Turning library events into what a person or a script sees: progress bars on a
+//! terminal, nothing when piped, one JSON object per line with `--json`.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use veil_client::{Event, EventSink};
+
+/// How events are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `--json`: one object per line on stdout.
+    Json,
+    /// A person at a terminal (stderr).
+    Human,
+}
+
+/// Build the event sink. `role` is "send" or "receive".
+pub fn sink(mode: Mode, role: &'static str) -> EventSink {
+    let bar: Arc<Mutex<Option<ProgressBar>>> = Arc::new(Mutex::new(None));
+    let tty = std::io::stderr().is_terminal();
+    Arc::new(move |e: Event| match mode {
+        Mode::Json => {
+            if let Ok(line) = serde_json::to_string(&e) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        }
+        Mode::Human => human(&e, role, tty, &bar),
+    })
+}
+
+fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
+    let mut g = match bar.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    let say = |s: String| match g.as_ref() {
+        Some(b) => b.println(s),
+        None => eprintln!("{s}"),
+    };
+    match e {
+        Event::Code { code } => {
+            say(format!("Code: {code}"));
+            say(format!("On the other machine run:\n\n    veil receive {code}\n"));
+        }
+        Event::Ticket { ticket } => {
+            say(format!("Ticket: {ticket}"));
+            say(format!("The receiver runs:\n\n    veil receive {ticket}\n"));
+        }
+        Event::Warning { message } => say(format!("warning: {message}")),
+        Event::Waiting { what } => {
+            if tty {
+                say(format!("Waiting for the {what}..."));
+            }
+        }
+        Event::KeyExchanged { verifier } => say(format!("Connected. Verification words (compare with the other side): {verifier}")),
+        Event::Offer { .. } => {}
+        Event::Resumed { done, total } => say(format!("Resuming: {} of {} already there", human_bytes(*done), human_bytes(*total))),
+        Event::Progress { done, total } => {
+            if !tty {
+                return;
+            }
+            let b = g.get_or_insert_with(|| {
+                let b = ProgressBar::new(*total);
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                ) {
+                    b.set_style(style.progress_chars("=> "));
+                }
+                b.set_prefix(if role == "send" { "sending  " } else { "receiving" });
+                b
+            });
+            b.set_position(*done);
+        }
+        Event::Done { bytes, seconds, files } => {
+            if let Some(b) = g.take() {
+                b.finish_and_clear();
+            }
+            let rate = if *seconds > 0.0 { *bytes as f64 / seconds } else { 0.0 };
+            let verb = if role == "send" { "Sent" } else { "Received" };
+            eprintln!("{verb} {} in {:.1} s ({}/s)", human_bytes(*bytes), seconds, human_bytes(rate as u64));
+            if role == "receive" {
+                for f in files.iter().take(20) {
+                    eprintln!("  {f}");
+                }
+                if files.len() > 20 {
+                    eprintln!("  ... and {} more", files.len() - 20);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `1.5 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}

@@ -1,0 +1,81 @@
+//! Errors of the client library.
+
+use std::path::PathBuf;
+use veil_format::FormatError;
+use veil_wire::WireError;
+
+/// Everything that can go wrong sending or receiving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The relay refused a request.
+    #[error("relay: {0}")]
+    Relay(#[from] WireError),
+    /// The relay could not be reached.
+    #[error("cannot reach the relay at {addr}: {reason}")]
+    Connect {
+        /// Relay address.
+        addr: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The relay's certificate is not the one pinned.
+    #[error(
+        "THE RELAY'S CERTIFICATE CHANGED for {addr}!\n  pinned:    {old}\n  presented: {new}\nSomeone may be intercepting the connection. If the relay operator really replaced the certificate, remove the entry from {known}"
+    )]
+    CertificateChanged {
+        /// Relay address.
+        addr: String,
+        /// Pinned fingerprint.
+        old: String,
+        /// Presented fingerprint.
+        new: String,
+        /// The file holding the pins.
+        known: String,
+    },
+    /// A format or crypto error (tampering, wrong code, bad names...).
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// A local file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What we were doing.
+        op: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection to the relay broke and did not come back in time.
+    #[error("connection to the relay lost: {0}")]
+    Transport(String),
+    /// The peer or relay broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A file would be overwritten.
+    #[error("{} already exists; use --overwrite to replace it", .0.display())]
+    Exists(PathBuf),
+    /// The user declined the transfer.
+    #[error("transfer declined")]
+    Declined,
+    /// The other side went away.
+    #[error("{0}")]
+    PeerGone(String),
+    /// Invalid input from the user.
+    #[error("{0}")]
+    Usage(String),
+    /// Waited too long.
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+impl ClientError {
+    /// Wrap an IO error with its path.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ClientError::Io { op, path: path.into(), source }
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, ClientError>;

@@ -1,0 +1,81 @@
+//! Progress and status events. The library knows nothing about terminals: the CLI turns
+//! these into progress bars or JSON lines.
+
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Something worth telling the user.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The one-time code to give the receiver (secret: show it only to the user).
+    Code {
+        /// The code.
+        code: String,
+    },
+    /// The link-mode ticket (secret).
+    Ticket {
+        /// The ticket.
+        ticket: String,
+    },
+    /// A warning that does not stop the transfer.
+    Warning {
+        /// What to tell the user.
+        message: String,
+    },
+    /// Waiting for something (the other side, the upload).
+    Waiting {
+        /// What we are waiting for.
+        what: String,
+    },
+    /// The key exchange succeeded.
+    KeyExchanged {
+        /// Words both sides can compare.
+        verifier: String,
+    },
+    /// What the sender offers (receiver side).
+    Offer {
+        /// Sender fingerprint.
+        sender: String,
+        /// Number of files.
+        files: usize,
+        /// Number of folders.
+        folders: usize,
+        /// Total bytes.
+        bytes: u64,
+        /// Entry names (control characters escaped).
+        names: Vec<String>,
+    },
+    /// Bytes moved so far (plaintext).
+    Progress {
+        /// Done.
+        done: u64,
+        /// Total.
+        total: u64,
+    },
+    /// Resuming an interrupted transfer.
+    Resumed {
+        /// Bytes already there.
+        done: u64,
+        /// Total.
+        total: u64,
+    },
+    /// Finished.
+    Done {
+        /// Plaintext bytes.
+        bytes: u64,
+        /// Written paths (receiver) or sent names (sender).
+        files: Vec<String>,
+        /// Seconds taken.
+        seconds: f64,
+    },
+}
+
+/// Where events go.
+pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// A sink that drops everything.
+pub fn no_events() -> EventSink {
+    Arc::new(|_| {})
+}
