@@ -10,7 +10,7 @@ use veil_wire::WireError;
 pub enum ClientError {
     /// The relay refused a request.
     #[error("relay: {0}")]
-    Relay(#[from] WireError),
+    Relay(WireError),
     /// The relay could not be reached.
     #[error("cannot reach the relay at {addr}: {reason}")]
     Connect {
@@ -37,15 +37,14 @@ pub enum ClientError {
     #[error(transparent)]
     Format(#[from] FormatError),
     /// A local file operation failed.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {}: {err}", .path.display())]
     Io {
         /// What we were doing.
         op: &'static str,
         /// Which file.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The connection to the relay broke and did not come back in time.
     #[error("connection to the relay lost: {0}")]
@@ -73,7 +72,13 @@ pub enum ClientError {
 impl ClientError {
     /// Wrap an IO error with its path.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ClientError::Io { op, path: path.into(), source }
+        ClientError::Io { op, path: path.into(), err: source }
+    }
+}
+
+impl From<WireError> for ClientError {
+    fn from(e: WireError) -> Self {
+        ClientError::Relay(e)
     }
 }
 

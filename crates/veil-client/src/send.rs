@@ -160,6 +160,25 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
     save(delivered)?;
     let caps = Capabilities::derive(&key);
 
+    // Register the transfer before anyone can hold its key, so a receiver never looks
+    // for a transfer that does not exist yet.
+    let plain_total: u64 = entries.iter().map(|e| e.entry.size).sum();
+    let sealed_total = plain_total + chunk::chunk_count(plain_total, opts.chunk_size) * 1024;
+    relay
+        .call(
+            &Request::Create {
+                tid: tid.0,
+                owner: cap_hash(caps.owner.expose()),
+                download: cap_hash(caps.download.expose()),
+                receipt: cap_hash(caps.receipt.expose()),
+                expire_secs: opts.expire.as_secs().max(1),
+                max_downloads: opts.max_downloads,
+                size_hint: Some(sealed_total),
+            },
+            None,
+        )
+        .await?;
+
     // Code mode: open the mailbox first so the code shows at once.
     let mut pake_task = None;
     match &opts.mode {
@@ -270,21 +289,6 @@ async fn upload(
     *entries = hashed;
     let manifest = Manifest::new(*tid, content, opts.chunk_size, entries.iter().map(|e| e.entry.clone()).collect())?;
     let sealed_manifest = manifest.seal(key, opts.signer.signing_key(), None)?;
-    let sealed_total = manifest.total_size + manifest.chunk_count * 1024;
-    relay
-        .call(
-            &Request::Create {
-                tid: tid.0,
-                owner: cap_hash(&owner),
-                download: cap_hash(caps.download.expose()),
-                receipt: cap_hash(caps.receipt.expose()),
-                expire_secs: opts.expire.as_secs().max(1),
-                max_downloads: opts.max_downloads,
-                size_hint: Some(sealed_total),
-            },
-            None,
-        )
-        .await?;
     let status = match relay.call(&Request::Status { tid: tid.0, cap: owner }, None).await? {
         (Response::Status(s), _) => s,
         _ => return Err(ClientError::Protocol("unexpected answer to status".into())),
