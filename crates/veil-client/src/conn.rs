@@ -147,8 +147,8 @@ impl Relay {
         t.stream_receive_window((16u32 << 20).into());
         t.receive_window((64u32 << 20).into());
         t.send_window(64 << 20);
-        t.keep_alive_interval(Some(Duration::from_secs(5)));
-        if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(20)) {
+        t.keep_alive_interval(Some(Duration::from_secs(2)));
+        if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(8)) {
             t.max_idle_timeout(Some(idle));
         }
         let mut mtu = quinn::MtuDiscoveryConfig::default();
