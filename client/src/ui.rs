@@ -50,18 +50,11 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
             say(format!("The receiver runs:\n\n    veil receive {ticket}\n"));
         }
         Event::Warning { message } => say(format!("warning: {message}")),
-        Event::Waiting { what } => {
-            if tty {
-                say(format!("Waiting for the {what}..."));
-            }
-        }
+        Event::Waiting { what } if tty => say(format!("Waiting for the {what}...")),
         Event::KeyExchanged { verifier } => say(format!("Connected. Verification words (compare with the other side): {verifier}")),
         Event::Offer { .. } => {}
         Event::Resumed { done, total } => say(format!("Resuming: {} of {} already there", human_bytes(*done), human_bytes(*total))),
-        Event::Progress { done, total } => {
-            if !tty {
-                return;
-            }
+        Event::Progress { done, total } if tty => {
             let b = g.get_or_insert_with(|| {
                 let b = ProgressBar::new(*total);
                 if let Ok(style) = ProgressStyle::with_template(

@@ -171,7 +171,8 @@ fn tampered_truncated_reordered_deleted_chunks_fail_cleanly() {
     let relay = RelayProc::start(&t.path().join("relay"));
     let f = t.path().join("doc.bin");
     std::fs::write(&f, random_bytes(3 << 20 | 12345)).unwrap();
-    let cases: [(&str, fn(&[std::path::PathBuf])); 4] = [
+    type Damage = fn(&[std::path::PathBuf]);
+    let cases: [(&str, Damage); 4] = [
         ("tampered", |c| {
             let mut b = std::fs::read(&c[1]).unwrap();
             b[5000] ^= 1;

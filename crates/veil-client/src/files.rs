@@ -5,7 +5,7 @@
 use crate::error::{ClientError, Result};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use veil_format::manifest::{Entry, EntryKind, Manifest, validate_name};
 
 /// One entry to send with where its bytes come from.
@@ -42,11 +42,11 @@ pub fn collect(paths: &[PathBuf]) -> Result<(Vec<SourceEntry>, Vec<PathBuf>)> {
     let mut skipped = Vec::new();
     for p in paths {
         let meta = std::fs::symlink_metadata(p).map_err(|e| ClientError::io("reading", p, e))?;
-        let base = p
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .next_back()
-            .and_then(|c| c.as_os_str().to_str().map(str::to_string))
+        let canonical = std::fs::canonicalize(p).map_err(|e| ClientError::io("reading", p, e))?;
+        let base = canonical
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
             .ok_or_else(|| ClientError::Usage(format!("cannot send {}: it has no usable name", p.display())))?;
         walk(p, &meta, base, &mut out, &mut skipped)?;
     }

@@ -1,7 +1,7 @@
 //! One-time codes and the PAKE run over them.
 //!
 //! A code is `<nameplate>-<word>-<word>...`: the nameplate is a small number the relay
-//! allocates to find the mailbox, the words come from the EFF short word list (1296
+//! allocates to find the mailbox, the words come from the EFF short word list (1295
 //! words, 10.3 bits each; two by default). The whole code is only ever a SPAKE2
 //! password: nothing stored anywhere is encrypted under a key stretched from it.
 
@@ -12,7 +12,7 @@ use crate::secret::{ContentKey, SecretKey, TransferId};
 use spake2::{Ed25519Group, Identity as PakeIdentity, Password, Spake2};
 use subtle::ConstantTimeEq;
 
-/// The code word list (EFF short list 1, 1296 words).
+/// The code word list (EFF short list 1 without its one hyphenated word, 1295 words).
 pub fn code_words() -> &'static [&'static str] {
     use std::sync::OnceLock;
     static W: OnceLock<Vec<&'static str>> = OnceLock::new();

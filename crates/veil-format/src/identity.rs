@@ -224,7 +224,7 @@ pub fn generate_passphrase(words: usize) -> Zeroizing<String> {
 pub fn estimate_bits(passphrase: &str) -> u32 {
     let p = normalize_passphrase(passphrase);
     let list = passphrase_words();
-    let words: Vec<&str> = p.split(|c: char| c == '-' || c == ' ' || c == '_' || c == '.').filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = p.split(['-', ' ', '_', '.']).filter(|w| !w.is_empty()).collect();
     if !words.is_empty() && words.iter().all(|w| list.binary_search(&w.to_lowercase().as_str()).is_ok()) {
         return (words.len() as f64 * (list.len() as f64).log2()) as u32;
     }

@@ -5,7 +5,9 @@ use veil_format::sealed::*;
 use veil_format::ticket::*;
 use veil_format::{Capabilities, ContentKey, FormatError, TransferId};
 
-fn pake(send_code: &str, recv_code: &str) -> (Result<(), FormatError>, Result<(TransferId, ContentKey), FormatError>, TransferId, ContentKey) {
+type Delivered = Result<(TransferId, ContentKey), FormatError>;
+
+fn pake(send_code: &str, recv_code: &str) -> (Result<(), FormatError>, Delivered, TransferId, ContentKey) {
     let (s, smsg) = PakeStart::new(Role::Sender, &Code::parse(send_code).unwrap());
     let (r, rmsg) = PakeStart::new(Role::Receiver, &Code::parse(recv_code).unwrap());
     let sk = s.finish(&rmsg).unwrap();
