@@ -76,6 +76,29 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Stream standard input live to viewers (`ffmpeg ... -f mpegts - | veil stream`).
+    Stream {
+        /// Relay address.
+        #[arg(long)]
+        relay: Option<String>,
+        /// Use this code instead of a generated one.
+        #[arg(long)]
+        code: Option<String>,
+        /// How many viewers may join (each with its own key exchange).
+        #[arg(long, default_value_t = 1)]
+        viewers: u32,
+        /// One JSON object per line on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Watch a live stream; the plaintext goes to standard output.
+    Watch {
+        /// The code from the publisher.
+        code: String,
+        /// Relay address.
+        #[arg(long)]
+        relay: Option<String>,
+    },
     /// Your passphrase identity.
     Identity {
         #[command(subcommand)]
@@ -223,6 +246,27 @@ async fn run(cli: Cli) -> Result<()> {
                     so.write_all(t.as_bytes())?;
                 }
             }
+            Ok(())
+        }
+        Cmd::Stream { relay, code, viewers, json } => {
+            let addr = relay_addr(&home, relay)?;
+            let relay = Relay::connect(addr, home.clone()).await?;
+            // stdout may be a pipe others read: stream events go to stderr unless --json.
+            let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "stream");
+            let opts = veil_client::stream::PublishOptions { code, viewers, ..Default::default() };
+            let r = veil_client::stream::publish(relay.clone(), opts, tokio::io::stdin(), events).await;
+            relay.close().await;
+            r?;
+            Ok(())
+        }
+        Cmd::Watch { code, relay } => {
+            let addr = relay_addr(&home, relay)?;
+            let relay = Relay::connect(addr, home.clone()).await?;
+            // stdout carries the stream: human messages only, on stderr.
+            let events = ui::sink(ui::Mode::Human, "watch");
+            let r = veil_client::stream::watch(relay.clone(), &code, tokio::io::stdout(), events, wait()).await;
+            relay.close().await;
+            r?;
             Ok(())
         }
         Cmd::Identity { cmd } => match cmd {

@@ -43,7 +43,8 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
     match e {
         Event::Code { code } => {
             say(format!("Code: {code}"));
-            say(format!("On the other machine run:\n\n    veil receive {code}\n"));
+            let cmd = if role == "stream" { "watch" } else { "receive" };
+            say(format!("On the other machine run:\n\n    veil {cmd} {code}\n"));
         }
         Event::Ticket { ticket } => {
             say(format!("Ticket: {ticket}"));
@@ -72,6 +73,10 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
                 b.finish_and_clear();
             }
             let rate = if *seconds > 0.0 { *bytes as f64 / seconds } else { 0.0 };
+            if role == "stream" || role == "watch" {
+                eprintln!("Stream ended cleanly after {}", human_bytes(*bytes));
+                return;
+            }
             let verb = if role == "send" { "Sent" } else { "Received" };
             eprintln!("{verb} {} in {:.1} s ({}/s)", human_bytes(*bytes), seconds, human_bytes(rate as u64));
             if role == "receive" {

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod quic;
 pub mod rendezvous;
 pub mod state;
+pub mod streams;
 pub mod tls;
 
 use anyhow::{Context, Result};
@@ -73,6 +74,8 @@ pub struct Shared {
     pub transfers: Transfers,
     /// Nameplates and mailboxes.
     pub rendezvous: Arc<Rendezvous>,
+    /// Live streams.
+    pub streams: streams::Streams,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     conns: Mutex<(usize, HashMap<IpAddr, usize>)>,
@@ -150,6 +153,7 @@ impl Server {
         let shared = Arc::new(Shared {
             transfers: Transfers::new(store, config.limits.clone(), metrics.clone()),
             rendezvous: Rendezvous::new(metrics.clone()),
+            streams: streams::Streams::new(metrics.clone()),
             metrics,
             conns: Mutex::new((0, HashMap::new())),
             max_conns: config.max_connections,

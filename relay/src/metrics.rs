@@ -43,6 +43,14 @@ pub struct Metrics {
     pub nameplates: Gauge,
     /// Transfers deleted by the sweeper.
     pub swept: Counter,
+    /// Live streams being published.
+    pub streams_active: Gauge,
+    /// Viewers attached to live streams.
+    pub viewers: Gauge,
+    /// Stream bytes forwarded to viewers.
+    pub stream_bytes: Counter,
+    /// Times a slow viewer was skipped forward to the next segment.
+    pub viewers_skipped: Counter,
 }
 
 impl Metrics {
@@ -62,6 +70,10 @@ impl Metrics {
             rejected: Family::default(),
             nameplates: Gauge::default(),
             swept: Counter::default(),
+            streams_active: Gauge::default(),
+            viewers: Gauge::default(),
+            stream_bytes: Counter::default(),
+            viewers_skipped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("bytes_in", "Ciphertext bytes received", m.bytes_in.clone());
@@ -76,6 +88,10 @@ impl Metrics {
         registry.register("rejected_requests", "Rejected requests by reason", m.rejected.clone());
         registry.register("nameplates", "Nameplates in use", m.nameplates.clone());
         registry.register("swept_transfers", "Expired transfers deleted", m.swept.clone());
+        registry.register("streams_active", "Live streams being published", m.streams_active.clone());
+        registry.register("stream_viewers", "Viewers attached to live streams", m.viewers.clone());
+        registry.register("stream_bytes", "Stream bytes forwarded to viewers", m.stream_bytes.clone());
+        registry.register("stream_viewers_skipped", "Slow viewers skipped forward a segment", m.viewers_skipped.clone());
         Metrics { registry, ..m }
     }
 

@@ -142,9 +142,13 @@ async fn handle_stream(shared: Arc<Shared>, mut send: SendStream, mut recv: Recv
             return;
         }
     };
-    if let Request::Mailbox { nameplate, side } = req {
-        mailbox(shared, send, recv, nameplate, side).await;
-        return;
+    match req {
+        Request::Mailbox { nameplate, side } => return mailbox(shared, send, recv, nameplate, side).await,
+        Request::StreamPublish { tid, owner: _, download, max_viewers } => {
+            return publish(shared, send, recv, tid, download, max_viewers).await;
+        }
+        Request::StreamWatch { tid, download } => return watch(shared, send, tid, download).await,
+        _ => {}
     }
     shared.metrics.transfers_active.inc();
     let result = dispatch(&shared, req, &mut send, &mut recv).await;
@@ -201,7 +205,9 @@ async fn dispatch(shared: &Shared, req: Request, send: &mut SendStream, recv: &m
             t.delete(&tid, &owner).await?;
             Response::Ok
         }
-        Request::Mailbox { .. } => return Err(WireError::new(ErrorCode::BadRequest, "unexpected mailbox request")),
+        Request::Mailbox { .. } | Request::StreamPublish { .. } | Request::StreamWatch { .. } => {
+            return Err(WireError::new(ErrorCode::BadRequest, "unexpected request"));
+        }
     };
     write_frame(send, &resp).await;
     Ok(())
@@ -256,4 +262,118 @@ async fn mailbox(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream
     }
     let _ = send.finish();
     drop(member);
+}
+
+/// Longest a publisher may stay silent before the stream is cut.
+const STREAM_IDLE: Duration = Duration::from_secs(600);
+
+/// Read one frame as raw bytes (length prefix included).
+async fn read_raw_frame(recv: &mut RecvStream) -> Option<Bytes> {
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await.ok()?;
+    let n = frame_len(len).ok()?;
+    let mut buf = BytesMut::zeroed(4 + n);
+    buf[..4].copy_from_slice(&len);
+    recv.read_exact(&mut buf[4..]).await.ok()?;
+    Some(buf.freeze())
+}
+
+async fn publish(
+    shared: Arc<Shared>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    tid: veil_wire::TransferId,
+    download: veil_wire::CapabilityHash,
+    max_viewers: u32,
+) {
+    use veil_wire::StreamFrame;
+    let (stream, mut count) = match shared.streams.publish(tid, download, max_viewers) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = write_frame(&mut send, &Response::Error(e)).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    if !write_frame(&mut send, &Response::Ok).await {
+        shared.streams.end(&tid);
+        return;
+    }
+    let counter = tokio::spawn(async move {
+        while count.changed().await.is_ok() {
+            let n = *count.borrow_and_update();
+            if !write_frame(&mut send, &StreamFrame::Viewers(n)).await {
+                break;
+            }
+        }
+        let _ = send.finish();
+    });
+    let mut clean = false;
+    // Fault injection for tests of tamper detection: flip a bit in the N-th message.
+    let flip_at: Option<u64> = std::env::var("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE").ok().and_then(|v| v.parse().ok());
+    let mut messages = 0u64;
+    while let Ok(Some(mut raw)) = tokio::time::timeout(STREAM_IDLE, read_raw_frame(&mut recv)).await {
+        let Ok(frame) = veil_wire::decode_body::<StreamFrame>(&raw[4..]) else {
+            shared.metrics.reject("bad_stream_frame");
+            break;
+        };
+        match frame {
+            StreamFrame::Message(_) => {
+                messages += 1;
+                if flip_at == Some(messages) {
+                    let mut b = BytesMut::from(&raw[..]);
+                    if let Some(x) = b.last_mut() {
+                        *x ^= 1;
+                    }
+                    raw = b.freeze();
+                }
+                shared.streams.fan_out(&stream, &frame, raw)
+            }
+            StreamFrame::Segment { .. } => shared.streams.fan_out(&stream, &frame, raw),
+            StreamFrame::End => {
+                shared.streams.fan_out(&stream, &frame, raw);
+                clean = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    if !clean {
+        shared.streams.close(&stream, &StreamFrame::Aborted("the publisher went away".into()));
+    } else {
+        shared.streams.close(&stream, &StreamFrame::End);
+    }
+    shared.streams.end(&tid);
+    counter.abort();
+}
+
+async fn watch(shared: Arc<Shared>, mut send: SendStream, tid: veil_wire::TransferId, download: veil_wire::Capability) {
+    use veil_wire::StreamFrame;
+    let (stream, id, mut rx) = match shared.streams.watch(&tid, &download) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = write_frame(&mut send, &Response::Error(e)).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    let mut ended = false;
+    if write_frame(&mut send, &Response::Ok).await {
+        while let Some(b) = rx.recv().await {
+            // The variant index follows the length prefix: 2 = End, 5 = Aborted.
+            let kind = b.get(4).copied();
+            if send.write_chunk(b).await.is_err() {
+                break;
+            }
+            if matches!(kind, Some(2) | Some(5)) {
+                ended = true;
+                break;
+            }
+        }
+        if !ended {
+            let _ = write_frame(&mut send, &StreamFrame::Aborted("the stream was cut".into())).await;
+        }
+    }
+    shared.streams.detach(&stream, id);
+    let _ = send.finish();
 }

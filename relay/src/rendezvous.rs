@@ -12,7 +12,7 @@ use veil_wire::{ErrorCode, MAX_MAILBOX_BODY, MailboxMsg, Side, WireError};
 /// How long a burned nameplate stays refused.
 pub const BURN_MEMORY: Duration = Duration::from_secs(600);
 /// Messages a mailbox side may post before the relay refuses more.
-pub const MAX_MESSAGES_PER_SIDE: usize = 16;
+pub const MAX_MESSAGES_PER_SIDE: usize = 1024;
 /// Nameplates allocated from 1..=this first; the range grows when it is full.
 pub const SMALL_NAMEPLATES: u32 = 999;
 

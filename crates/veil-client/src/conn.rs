@@ -293,6 +293,20 @@ impl Relay {
         }
     }
 
+    /// Open a long-lived request stream (live streams): sends `req`, expects
+    /// [`Response::Ok`], and hands back both halves.
+    pub async fn open_request(&self, req: &Request) -> Result<(SendStream, RecvStream)> {
+        let conn = self.connection().await?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        match read_frame::<Response>(&mut recv).await? {
+            Some(Response::Ok) => Ok((send, recv)),
+            Some(Response::Error(e)) => Err(ClientError::Relay(e)),
+            _ => Err(ClientError::Protocol("unexpected answer".into())),
+        }
+    }
+
     /// Close the connection politely.
     pub async fn close(&self) {
         if let Some(c) = self.conn.lock().await.take() {
@@ -332,7 +346,8 @@ impl Mailbox {
     }
 }
 
-async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) -> Result<Option<T>> {
+/// Read one length-prefixed frame; None at a clean end of stream.
+pub async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) -> Result<Option<T>> {
     let mut len = [0u8; 4];
     match recv.read_exact(&mut len).await {
         Ok(()) => {}

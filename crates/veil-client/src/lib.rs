@@ -14,6 +14,7 @@ pub mod home;
 pub mod pake;
 pub mod receive;
 pub mod send;
+pub mod stream;
 
 pub use conn::{DEFAULT_RELAY, Relay, RelayAddr};
 pub use error::{ClientError, Result};

@@ -161,7 +161,55 @@ pub enum Request {
         /// Our side.
         side: Side,
     },
+    /// Publish a live stream: the relay answers [`Response::Ok`], then the publisher
+    /// writes [`StreamFrame`]s and the relay writes [`StreamFrame::Viewers`] back.
+    StreamPublish {
+        /// Stream id.
+        tid: TransferId,
+        /// Hash of the owner capability.
+        owner: CapabilityHash,
+        /// Hash of the download (watch) capability.
+        download: CapabilityHash,
+        /// Most viewers at once.
+        max_viewers: u32,
+    },
+    /// Watch a live stream: the relay answers [`Response::Ok`], then sends
+    /// [`StreamFrame`]s from the next segment boundary on.
+    StreamWatch {
+        /// Stream id.
+        tid: TransferId,
+        /// Download capability.
+        download: Capability,
+    },
 }
+
+/// Frames of a live stream (after [`Request::StreamPublish`] / [`Request::StreamWatch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamFrame {
+    /// A new segment begins: its chunk prefix (version + secretstream header).
+    Segment {
+        /// Segment index.
+        index: u64,
+        /// Whether this is the final segment (the authenticated end of the stream).
+        last: bool,
+        /// Chunk prefix bytes.
+        prefix: Vec<u8>,
+    },
+    /// One sealed message of the current segment (length prefix + ciphertext).
+    Message(Vec<u8>),
+    /// Publisher -> relay -> viewers: the stream ended cleanly.
+    End,
+    /// Relay -> publisher: viewers attached now.
+    Viewers(u32),
+    /// Relay -> viewer: you fell behind; this many segments were skipped.
+    Skipped(u64),
+    /// Relay -> viewer: the stream was cut (publisher gone, relay stopping).
+    Aborted(String),
+}
+
+/// Largest plaintext a publisher puts in one stream message (so a message frame stays
+/// under [`MAX_FRAME_LEN`]).
+pub const MAX_STREAM_MESSAGE: usize = 32 * 1024;
 
 /// What the relay knows about a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

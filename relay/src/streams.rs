@@ -1,0 +1,185 @@
+//! Live streams: the relay fans each frame of a publisher out to its current viewers.
+//! Every viewer has a bounded queue; a viewer whose queue is full is moved forward to the
+//! next segment boundary (frames are dropped for it, never waited for), so a slow viewer
+//! never slows the publisher or the other viewers.
+
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+use veil_wire::{CapabilityHash, ErrorCode, StreamFrame, TransferId, WireError, cap_hash, encode_frame};
+
+/// Frames queued per viewer before it is skipped forward.
+pub const VIEWER_QUEUE: usize = 256;
+/// Most viewers of one stream (the publisher may ask for fewer).
+pub const MAX_VIEWERS_PER_STREAM: u32 = 64;
+/// Most live streams on one relay.
+pub const MAX_STREAMS: usize = 256;
+
+struct Viewer {
+    id: u64,
+    tx: mpsc::Sender<Bytes>,
+    resync: bool,
+    skipped: u64,
+}
+
+/// One live stream.
+pub struct LiveStream {
+    download: CapabilityHash,
+    max_viewers: u32,
+    viewers: Mutex<Vec<Viewer>>,
+    count: watch::Sender<u32>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for LiveStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveStream").field("max_viewers", &self.max_viewers).finish_non_exhaustive()
+    }
+}
+
+/// All live streams of this relay.
+#[derive(Debug)]
+pub struct Streams {
+    map: Mutex<HashMap<TransferId, Arc<LiveStream>>>,
+    metrics: Arc<Metrics>,
+}
+
+fn lock_err() -> WireError {
+    WireError::new(ErrorCode::Internal, "lock poisoned")
+}
+
+/// Encode a frame for sending (frames we build ourselves always encode).
+pub fn frame_bytes(f: &StreamFrame) -> Bytes {
+    Bytes::from(encode_frame(f).unwrap_or_default())
+}
+
+impl Streams {
+    /// No streams.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Streams { map: Mutex::new(HashMap::new()), metrics }
+    }
+
+    /// Register a publisher.
+    pub fn publish(&self, tid: TransferId, download: CapabilityHash, max_viewers: u32) -> Result<(Arc<LiveStream>, watch::Receiver<u32>), WireError> {
+        let mut m = self.map.lock().map_err(|_| lock_err())?;
+        if m.contains_key(&tid) {
+            return Err(WireError::new(ErrorCode::Conflict, "stream id already in use"));
+        }
+        if m.len() >= MAX_STREAMS {
+            self.metrics.reject("too_many_streams");
+            return Err(WireError::new(ErrorCode::LimitExceeded, "the relay has too many live streams; try again later"));
+        }
+        let (count, rx) = watch::channel(0);
+        let s = Arc::new(LiveStream {
+            download,
+            max_viewers: max_viewers.clamp(1, MAX_VIEWERS_PER_STREAM),
+            viewers: Mutex::new(Vec::new()),
+            count,
+            next_id: AtomicU64::new(1),
+        });
+        m.insert(tid, s.clone());
+        self.metrics.streams_active.set(m.len() as i64);
+        Ok((s, rx))
+    }
+
+    /// Remove a finished stream.
+    pub fn end(&self, tid: &TransferId) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(tid);
+            self.metrics.streams_active.set(m.len() as i64);
+        }
+    }
+
+    /// Attach a viewer; it receives frames from the next segment on.
+    pub fn watch(&self, tid: &TransferId, cap: &[u8; 32]) -> Result<(Arc<LiveStream>, u64, mpsc::Receiver<Bytes>), WireError> {
+        let s = self
+            .map
+            .lock()
+            .map_err(|_| lock_err())?
+            .get(tid)
+            .cloned()
+            .ok_or_else(|| WireError::new(ErrorCode::NotFound, "no such live stream (it ended, or the code was wrong)"))?;
+        if cap_hash(cap) != s.download {
+            return Err(WireError::new(ErrorCode::Forbidden, "wrong watch capability"));
+        }
+        let mut v = s.viewers.lock().map_err(|_| lock_err())?;
+        if v.len() as u32 >= s.max_viewers {
+            self.metrics.reject("too_many_viewers");
+            return Err(WireError::new(ErrorCode::LimitExceeded, format!("this stream already has its {} viewer(s)", s.max_viewers)));
+        }
+        let (tx, rx) = mpsc::channel(VIEWER_QUEUE);
+        let id = s.next_id.fetch_add(1, Ordering::Relaxed);
+        v.push(Viewer { id, tx, resync: true, skipped: 0 });
+        let n = v.len() as u32;
+        drop(v);
+        s.count.send_replace(n);
+        self.metrics.viewers.inc();
+        Ok((s, id, rx))
+    }
+
+    /// Forward one raw frame from the publisher to every viewer, never waiting.
+    pub fn fan_out(&self, s: &LiveStream, frame: &StreamFrame, raw: Bytes) {
+        let is_segment = matches!(frame, StreamFrame::Segment { .. });
+        let Ok(mut viewers) = s.viewers.lock() else { return };
+        let before = viewers.len();
+        viewers.retain_mut(|v| {
+            if v.resync {
+                if !is_segment {
+                    return true;
+                }
+                if v.skipped > 0 && v.tx.try_send(frame_bytes(&StreamFrame::Skipped(v.skipped))).is_err() {
+                    return !v.tx.is_closed();
+                }
+                v.resync = false;
+                v.skipped = 0;
+            }
+            match v.tx.try_send(raw.clone()) {
+                Ok(()) => {
+                    self.metrics.stream_bytes.inc_by(raw.len() as u64);
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Behind: skip this viewer forward to the next segment boundary.
+                    v.resync = true;
+                    v.skipped += 1;
+                    self.metrics.viewers_skipped.inc();
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        if viewers.len() != before {
+            let n = viewers.len() as u32;
+            self.metrics.viewers.dec_by((before - viewers.len()) as i64);
+            drop(viewers);
+            s.count.send_replace(n);
+        }
+    }
+
+    /// A viewer left.
+    pub fn detach(&self, s: &LiveStream, id: u64) {
+        if let Ok(mut v) = s.viewers.lock() {
+            let before = v.len();
+            v.retain(|x| x.id != id);
+            if v.len() != before {
+                self.metrics.viewers.dec();
+            }
+            s.count.send_replace(v.len() as u32);
+        }
+    }
+
+    /// The publisher is gone: tell every viewer (best effort) and drop their queues.
+    pub fn close(&self, s: &LiveStream, frame: &StreamFrame) {
+        let raw = frame_bytes(frame);
+        if let Ok(mut v) = s.viewers.lock() {
+            for x in v.iter() {
+                let _ = x.tx.try_send(raw.clone());
+            }
+            self.metrics.viewers.dec_by(v.len() as i64);
+            v.clear();
+        }
+    }
+}
