@@ -327,11 +327,11 @@ async fn publish(
                     }
                     raw = b.freeze();
                 }
-                shared.streams.fan_out(&stream, &frame, raw)
+                shared.streams.fan_out(&stream, &frame, raw).await
             }
-            StreamFrame::Segment { .. } => shared.streams.fan_out(&stream, &frame, raw),
+            StreamFrame::Segment { .. } => shared.streams.fan_out(&stream, &frame, raw).await,
             StreamFrame::End => {
-                shared.streams.fan_out(&stream, &frame, raw);
+                shared.streams.fan_out(&stream, &frame, raw).await;
                 clean = true;
                 break;
             }
@@ -360,6 +360,7 @@ async fn watch(shared: Arc<Shared>, mut send: SendStream, tid: veil_wire::Transf
     let mut ended = false;
     if write_frame(&mut send, &Response::Ok).await {
         while let Some(b) = rx.recv().await {
+            shared.streams.made_room(&stream);
             // The variant index follows the length prefix: 2 = End, 5 = Aborted.
             let kind = b.get(4).copied();
             if send.write_chunk(b).await.is_err() {

@@ -1,7 +1,8 @@
 //! Live streams: the relay fans each frame of a publisher out to its current viewers.
 //! Every viewer has a bounded queue; a viewer whose queue is full is moved forward to the
-//! next segment boundary (frames are dropped for it, never waited for), so a slow viewer
-//! never slows the publisher or the other viewers.
+//! next segment boundary (frames are dropped for it), so a slow viewer never slows the
+//! publisher or the other viewers. Only when every viewer is full does the relay wait:
+//! the publisher runs at the pace of its fastest viewer, and a lone viewer loses nothing.
 
 use crate::metrics::Metrics;
 use bytes::Bytes;
@@ -32,6 +33,7 @@ pub struct LiveStream {
     viewers: Mutex<Vec<Viewer>>,
     count: watch::Sender<u32>,
     next_id: AtomicU64,
+    room: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for LiveStream {
@@ -79,6 +81,7 @@ impl Streams {
             viewers: Mutex::new(Vec::new()),
             count,
             next_id: AtomicU64::new(1),
+            room: tokio::sync::Notify::new(),
         });
         m.insert(tid, s.clone());
         self.metrics.streams_active.set(m.len() as i64);
@@ -120,32 +123,66 @@ impl Streams {
         Ok((s, id, rx))
     }
 
-    /// Forward one raw frame from the publisher to every viewer, never waiting.
-    pub fn fan_out(&self, s: &LiveStream, frame: &StreamFrame, raw: Bytes) {
+    /// Forward one raw frame from the publisher to every viewer. A viewer whose queue is
+    /// full is skipped forward to the next segment boundary; only when *every* viewer is
+    /// full does this wait (for the first one to make room), so the publisher is paced by
+    /// its fastest viewer and a slow viewer never slows anyone else.
+    pub async fn fan_out(&self, s: &LiveStream, frame: &StreamFrame, raw: Bytes) {
+        let mut pending: Option<Vec<u64>> = None;
+        let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let room = s.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let (delivered, full) = self.try_fan_out(s, frame, &raw, pending.as_deref());
+            if full.is_empty() {
+                return;
+            }
+            if delivered || tokio::time::Instant::now() >= give_up {
+                self.skip(s, &full);
+                return;
+            }
+            pending = Some(full);
+            let _ = tokio::time::timeout_at(give_up, room).await;
+        }
+    }
+
+    /// One pass: returns whether any viewer took the frame, and the ids that were full.
+    fn try_fan_out(&self, s: &LiveStream, frame: &StreamFrame, raw: &Bytes, only: Option<&[u64]>) -> (bool, Vec<u64>) {
         let is_segment = matches!(frame, StreamFrame::Segment { .. });
-        let Ok(mut viewers) = s.viewers.lock() else { return };
+        let Ok(mut viewers) = s.viewers.lock() else { return (false, Vec::new()) };
         let before = viewers.len();
+        let mut delivered = false;
+        let mut full = Vec::new();
         viewers.retain_mut(|v| {
+            if only.is_some_and(|ids| !ids.contains(&v.id)) {
+                return true;
+            }
             if v.resync {
                 if !is_segment {
                     return true;
                 }
-                if v.skipped > 0 && v.tx.try_send(frame_bytes(&StreamFrame::Skipped(v.skipped))).is_err() {
-                    return !v.tx.is_closed();
+                if v.skipped > 0 {
+                    match v.tx.try_send(frame_bytes(&StreamFrame::Skipped(v.skipped))) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            full.push(v.id);
+                            return true;
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                    }
                 }
                 v.resync = false;
                 v.skipped = 0;
             }
             match v.tx.try_send(raw.clone()) {
                 Ok(()) => {
+                    delivered = true;
                     self.metrics.stream_bytes.inc_by(raw.len() as u64);
                     true
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    // Behind: skip this viewer forward to the next segment boundary.
-                    v.resync = true;
-                    v.skipped += 1;
-                    self.metrics.viewers_skipped.inc();
+                    full.push(v.id);
                     true
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -157,6 +194,25 @@ impl Streams {
             drop(viewers);
             s.count.send_replace(n);
         }
+        (delivered, full)
+    }
+
+    /// Move these viewers forward: they skip to the next segment boundary.
+    fn skip(&self, s: &LiveStream, ids: &[u64]) {
+        if let Ok(mut viewers) = s.viewers.lock() {
+            for v in viewers.iter_mut().filter(|v| ids.contains(&v.id)) {
+                if !v.resync {
+                    v.resync = true;
+                }
+                v.skipped += 1;
+                self.metrics.viewers_skipped.inc();
+            }
+        }
+    }
+
+    /// A viewer's writer made room in its queue.
+    pub fn made_room(&self, s: &LiveStream) {
+        s.room.notify_waiters();
     }
 
     /// A viewer left.

@@ -97,11 +97,12 @@ pub async fn publish<R: AsyncRead + Unpin>(relay: Arc<Relay>, opts: PublishOptio
         }
     }
     // Keep failing loudly if a later viewer gets the code wrong.
+    // (This task ends only on a failed confirmation.)
     let watcher = tokio::spawn(async move {
-        match pake.await {
-            Ok(Err(ClientError::Format(FormatError::WrongCode))) => Err(()),
-            _ => Ok(()),
+        if let Ok(Err(ClientError::Format(FormatError::WrongCode))) = pake.await {
+            return;
         }
+        std::future::pending::<()>().await
     });
 
     let mut index = 0u64;

@@ -35,6 +35,10 @@ impl RelayProc {
     }
 
     pub fn start_on(data: &Path, listen: &str, extra: &[&str]) -> RelayProc {
+        Self::start_env(data, listen, extra, &[])
+    }
+
+    pub fn start_env(data: &Path, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> RelayProc {
         std::fs::create_dir_all(data).unwrap();
         let stderr_path = data.with_extension("stderr.log");
         let err = std::fs::File::create(&stderr_path).unwrap();
@@ -43,6 +47,7 @@ impl RelayProc {
             .arg(data)
             .args(extra)
             .env("VEIL_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(err))
             .spawn()
