@@ -162,7 +162,7 @@ fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr> {
 }
 
 fn parallel() -> usize {
-    std::env::var("VEIL_PARALLEL").ok().and_then(|s| s.parse().ok()).unwrap_or(8)
+    std::env::var("VEIL_PARALLEL").ok().and_then(|s| s.parse().ok()).unwrap_or(6)
 }
 
 fn wait() -> Duration {

@@ -49,6 +49,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
+    /// Address clients use to reach this instance (for redirects between instances
+    /// sharing a store); defaults to the bound QUIC address.
+    pub public_addr: Option<String>,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             max_connections_per_ip: 64,
             idle_timeout: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(60),
+            public_addr: None,
         }
     }
 }
@@ -145,14 +149,23 @@ impl Server {
         let mut server_cfg = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
         server_cfg.transport_config(Arc::new(quic::transport(config.idle_timeout)));
         let socket = quic::udp_socket(config.listen).with_context(|| format!("binding QUIC on {}", config.listen))?;
-        let endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server_cfg), socket, Arc::new(quinn::TokioRuntime))
+        let mut ep_cfg = quinn::EndpointConfig::default();
+        ep_cfg.max_udp_payload_size(quic::MAX_UDP_PAYLOAD).context("QUIC endpoint settings")?;
+        let endpoint = quinn::Endpoint::new(ep_cfg, Some(server_cfg), socket, Arc::new(quinn::TokioRuntime))
             .context("starting the QUIC endpoint")?;
         let quic_addr = endpoint.local_addr()?;
 
         let metrics = Arc::new(Metrics::new());
+        let mut instance = [0u8; 8];
+        getrandom::fill(&mut instance).map_err(|e| anyhow::anyhow!("random instance id: {e}"))?;
+        let advert = rendezvous::Advert {
+            addr: config.public_addr.clone().unwrap_or_else(|| quic_addr.to_string()),
+            fingerprint: fingerprint.clone(),
+            instance: hex::encode(instance),
+        };
         let shared = Arc::new(Shared {
-            transfers: Transfers::new(store, config.limits.clone(), metrics.clone()),
-            rendezvous: Rendezvous::new(metrics.clone()),
+            transfers: Transfers::new(store.clone(), config.limits.clone(), metrics.clone()),
+            rendezvous: Rendezvous::shared(metrics.clone(), store, advert),
             streams: streams::Streams::new(metrics.clone()),
             metrics,
             conns: Mutex::new((0, HashMap::new())),
@@ -183,6 +196,13 @@ impl Server {
                     Err(e) => tracing::warn!(error = %e, "sweeper failed"),
                 }
                 tokio::time::sleep(every).await;
+            }
+        }));
+        let rdv = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                rdv.rendezvous.maintain().await;
             }
         }));
         Ok(Server { quic_addr, http_addr, fingerprint, shared, endpoint, tasks })

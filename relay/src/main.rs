@@ -22,6 +22,9 @@ struct Args {
     /// Data folder: TLS identity and the filesystem store.
     #[arg(long, default_value = "veil-data", env = "VEIL_RELAY_DATA")]
     data: PathBuf,
+    /// Folder of the filesystem store (default: DATA/store). Several instances may share it.
+    #[arg(long)]
+    store_dir: Option<PathBuf>,
     /// A real certificate chain (PEM) instead of the self-signed one.
     #[arg(long, requires = "key")]
     cert: Option<PathBuf>,
@@ -46,6 +49,9 @@ struct Args {
     /// Close idle connections after this long.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     idle_timeout: Duration,
+    /// Address clients use to reach this instance, when several instances share a store.
+    #[arg(long)]
+    public_addr: Option<String>,
     /// How often expired transfers are deleted.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     sweep_interval: Duration,
@@ -66,7 +72,8 @@ async fn run() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let store: Arc<dyn veil_store::Store> = {
-        let s = veil_store::FsStore::open(args.data.join("store")).context("opening the filesystem store")?;
+        let dir = args.store_dir.clone().unwrap_or_else(|| args.data.join("store"));
+        let s = veil_store::FsStore::open(&dir).with_context(|| format!("opening the filesystem store in {}", dir.display()))?;
         let n = s.remove_stale_temp_files().await.unwrap_or(0);
         if n > 0 {
             tracing::info!(count = n, "removed half-written temporary files");
@@ -87,6 +94,7 @@ async fn run() -> Result<()> {
         max_connections_per_ip: args.max_connections_per_ip,
         idle_timeout: args.idle_timeout,
         sweep_interval: args.sweep_interval,
+        public_addr: args.public_addr,
     };
     let server = Server::spawn(config, store).await?;
     println!("veil-relay listening on {} (QUIC), http on {}", server.quic_addr, server.http_addr.map(|a| a.to_string()).unwrap_or_default());

@@ -13,6 +13,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a GetChunk/GetManifest may wait for data.
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 
+/// Largest UDP payload accepted and probed for by MTU discovery.
+pub const MAX_UDP_PAYLOAD: u16 = 4000;
+
 /// Socket and transport settings measured to work well (see FACTS.md): 4 MiB UDP
 /// buffers, large flow-control windows, MTU discovery up to jumbo packets.
 pub fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
@@ -29,14 +32,14 @@ pub fn transport(idle: Duration) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(256u32.into());
     t.max_concurrent_uni_streams(0u32.into());
-    t.stream_receive_window((16u32 << 20).into());
-    t.receive_window((64u32 << 20).into());
-    t.send_window(64 << 20);
+    t.stream_receive_window((4u32 << 20).into());
+    t.receive_window((16u32 << 20).into());
+    t.send_window(16 << 20);
     if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
         t.max_idle_timeout(Some(idle));
     }
     let mut mtu = quinn::MtuDiscoveryConfig::default();
-    mtu.upper_bound(16_000);
+    mtu.upper_bound(MAX_UDP_PAYLOAD);
     t.mtu_discovery_config(Some(mtu));
     t
 }
@@ -222,7 +225,20 @@ async fn send_data(send: &mut SendStream, b: Bytes) -> Result<(), WireError> {
 }
 
 async fn mailbox(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream, nameplate: Option<u32>, side: veil_wire::Side) {
-    let (member, mut rx) = match shared.rendezvous.open(nameplate, side) {
+    let nameplate = match shared.rendezvous.place(nameplate).await {
+        Ok((n, crate::rendezvous::Placement::Local)) => n,
+        Ok((_, crate::rendezvous::Placement::Remote(owner))) => {
+            let _ = write_frame(&mut send, &Response::Redirect { addr: owner.addr, fingerprint: owner.fingerprint }).await;
+            let _ = send.finish();
+            return;
+        }
+        Err(e) => {
+            let _ = write_frame(&mut send, &Response::Error(e)).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    let (member, mut rx) = match shared.rendezvous.open(Some(nameplate), side) {
         Ok(x) => x,
         Err(e) => {
             let _ = write_frame(&mut send, &Response::Error(e)).await;
@@ -244,6 +260,7 @@ async fn mailbox(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream
                 }
                 Ok(Some(MailboxMsg::Burn)) => {
                     shared.rendezvous.burn(&member);
+                    shared.rendezvous.record_burn(member.nameplate).await;
                     shared.metrics.reject("key_confirmation_failed");
                     break;
                 }

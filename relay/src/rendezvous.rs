@@ -1,13 +1,52 @@
 //! Rendezvous for one-time codes: nameplates and the mailboxes behind them. The relay
 //! only forwards opaque PAKE messages; it enforces that each side of a nameplate is held
 //! by one connection at a time and that a failed key confirmation burns the nameplate.
+//!
+//! Several relay instances may share one store. A mailbox lives in the memory of the
+//! instance where its nameplate was first opened (PAKE messages stay fast); that
+//! instance records `np/<nameplate>` in the store with its public address and
+//! certificate fingerprint, refreshed while the mailbox is open. Another instance asked
+//! for that nameplate answers with a redirect, and the client opens the mailbox there.
+//! Burned nameplates are recorded there too, so a burned code stays burned everywhere.
 
 use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use veil_store::Store;
 use veil_wire::{ErrorCode, MAX_MAILBOX_BODY, MailboxMsg, Side, WireError};
+
+/// How this instance can be reached by clients redirected from another instance.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Advert {
+    /// `host:port` for clients.
+    pub addr: String,
+    /// Certificate fingerprint.
+    pub fingerprint: String,
+    /// Random id of this process.
+    pub instance: String,
+}
+
+/// A nameplate record in the shared store.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct PlateRecord {
+    owner: Advert,
+    updated: u64,
+    burned: bool,
+}
+
+/// A nameplate record not refreshed for this long belongs to a dead instance.
+pub const PLATE_STALE_SECS: u64 = 90;
+
+/// Where a nameplate's mailbox is.
+#[derive(Debug)]
+pub enum Placement {
+    /// Here.
+    Local,
+    /// On another instance.
+    Remote(Advert),
+}
 
 /// How long a burned nameplate stays refused.
 pub const BURN_MEMORY: Duration = Duration::from_secs(600);
@@ -40,12 +79,14 @@ struct Inner {
     plates: HashMap<u32, Plate>,
     burned: HashMap<u32, Instant>,
     next_conn: u64,
+    released: Vec<u32>,
 }
 
 /// All nameplates of this relay.
 pub struct Rendezvous {
     inner: Mutex<Inner>,
     metrics: Arc<Metrics>,
+    store: Option<(Arc<dyn Store>, Advert)>,
 }
 
 impl std::fmt::Debug for Rendezvous {
@@ -77,7 +118,118 @@ fn werr(code: ErrorCode, msg: &str) -> WireError {
 impl Rendezvous {
     /// An empty rendezvous.
     pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
-        Arc::new(Rendezvous { inner: Mutex::new(Inner::default()), metrics })
+        Arc::new(Rendezvous { inner: Mutex::new(Inner::default()), metrics, store: None })
+    }
+
+    /// A rendezvous that shares nameplates with other instances through `store`.
+    pub fn shared(metrics: Arc<Metrics>, store: Arc<dyn Store>, me: Advert) -> Arc<Self> {
+        Arc::new(Rendezvous { inner: Mutex::new(Inner::default()), metrics, store: Some((store, me)) })
+    }
+
+    fn is_local(&self, n: u32) -> bool {
+        self.inner.lock().map(|g| g.plates.contains_key(&n)).unwrap_or(false)
+    }
+
+    async fn record(&self, n: u32) -> Option<PlateRecord> {
+        let (store, _) = self.store.as_ref()?;
+        let b = store.get(&format!("np/{n}")).await.ok()??;
+        serde_json::from_slice(&b).ok()
+    }
+
+    async fn write_record(&self, n: u32, burned: bool) {
+        if let Some((store, me)) = &self.store {
+            let rec = PlateRecord { owner: me.clone(), updated: crate::state::now(), burned };
+            if let Ok(b) = serde_json::to_vec(&rec) {
+                if let Err(e) = store.put(&format!("np/{n}"), bytes::Bytes::from(b)).await {
+                    tracing::warn!(error = %e, "cannot record nameplate in the store");
+                }
+            }
+        }
+    }
+
+    /// Decide where nameplate `n` lives, claiming it here if nobody else holds it.
+    /// `None` allocates a fresh nameplate.
+    pub async fn place(&self, nameplate: Option<u32>) -> Result<(u32, Placement), WireError> {
+        let now = crate::state::now();
+        match nameplate {
+            Some(n) => {
+                if self.is_local(n) || self.store.is_none() {
+                    return Ok((n, Placement::Local));
+                }
+                if let Some(rec) = self.record(n).await
+                    && now.saturating_sub(rec.updated) < PLATE_STALE_SECS.max(BURN_MEMORY.as_secs())
+                {
+                    if rec.burned && now.saturating_sub(rec.updated) < BURN_MEMORY.as_secs() {
+                        self.metrics.reject("nameplate_burned");
+                        return Err(werr(ErrorCode::Burned, "this code was burned by a failed attempt; ask for a new code"));
+                    }
+                    let me = self.store.as_ref().map(|(_, m)| m.instance.clone()).unwrap_or_default();
+                    if !rec.burned && rec.owner.instance != me && now.saturating_sub(rec.updated) < PLATE_STALE_SECS {
+                        return Ok((n, Placement::Remote(rec.owner)));
+                    }
+                }
+                self.write_record(n, false).await;
+                Ok((n, Placement::Local))
+            }
+            None => {
+                for _ in 0..64 {
+                    let n = self.pick_free()?;
+                    if self.store.is_none() {
+                        return Ok((n, Placement::Local));
+                    }
+                    match self.record(n).await {
+                        Some(rec) if now.saturating_sub(rec.updated) < PLATE_STALE_SECS.max(BURN_MEMORY.as_secs()) => continue,
+                        _ => {
+                            self.write_record(n, false).await;
+                            return Ok((n, Placement::Local));
+                        }
+                    }
+                }
+                Err(werr(ErrorCode::LimitExceeded, "no free nameplate; try again"))
+            }
+        }
+    }
+
+    fn pick_free(&self) -> Result<u32, WireError> {
+        let g = self.inner.lock().map_err(|_| werr(ErrorCode::Internal, "lock"))?;
+        let mut range = SMALL_NAMEPLATES;
+        loop {
+            let free: Vec<u32> = (1..=range).filter(|n| !g.plates.contains_key(n) && !g.burned.contains_key(n)).take(4096).collect();
+            if !free.is_empty() {
+                let mut r = [0u8; 4];
+                getrandom::fill(&mut r).map_err(|_| werr(ErrorCode::Internal, "rng"))?;
+                return Ok(free[u32::from_le_bytes(r) as usize % free.len()]);
+            }
+            range = range.saturating_mul(10);
+        }
+    }
+
+    /// Refresh the store records of open mailboxes and drop records of closed ones.
+    pub async fn maintain(&self) {
+        let Some((store, me)) = &self.store else { return };
+        let (open, gone): (Vec<u32>, Vec<u32>) = match self.inner.lock() {
+            Ok(mut g) => (g.plates.keys().copied().collect(), std::mem::take(&mut g.released)),
+            Err(_) => return,
+        };
+        for n in open {
+            self.write_record(n, false).await;
+        }
+        for n in gone {
+            if self.is_local(n) {
+                continue;
+            }
+            if let Some(rec) = self.record(n).await
+                && rec.owner.instance == me.instance
+                && !rec.burned
+            {
+                let _ = store.delete(&format!("np/{n}")).await;
+            }
+        }
+    }
+
+    /// Record a burned nameplate in the shared store.
+    pub async fn record_burn(&self, n: u32) {
+        self.write_record(n, true).await;
     }
 
     /// Allocate (None) or claim a nameplate for `side`.
@@ -93,18 +245,7 @@ impl Rendezvous {
                 }
                 n
             }
-            None => {
-                let mut range = SMALL_NAMEPLATES;
-                loop {
-                    let free: Vec<u32> = (1..=range).filter(|n| !g.plates.contains_key(n) && !g.burned.contains_key(n)).take(4096).collect();
-                    if !free.is_empty() {
-                        let mut r = [0u8; 4];
-                        getrandom::fill(&mut r).map_err(|_| werr(ErrorCode::Internal, "rng"))?;
-                        break free[u32::from_le_bytes(r) as usize % free.len()];
-                    }
-                    range = range.saturating_mul(10);
-                }
-            }
+            None => return Err(werr(ErrorCode::Internal, "nameplate not placed")),
         };
         g.next_conn += 1;
         let conn = g.next_conn;
@@ -177,6 +318,7 @@ impl Rendezvous {
         }
         if remove {
             g.plates.remove(&n);
+            g.released.push(n);
         }
         self.metrics.nameplates.set(g.plates.len() as i64);
     }

@@ -332,7 +332,7 @@ impl Transfers {
                 return Err(err(ErrorCode::Timeout, "the sender has not uploaded this part yet"));
             }
             // Another relay instance may be the one receiving the upload: poll too.
-            let nap = (deadline - now_i).min(Duration::from_secs(1));
+            let nap = (deadline - now_i).min(Duration::from_millis(200));
             let _ = tokio::time::timeout(nap, notified).await;
         }
     }

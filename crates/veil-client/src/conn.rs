@@ -15,6 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use veil_wire::{MailboxMsg, Request, Response, Side, WireError, encode_frame, frame_len};
 
+/// Largest UDP payload we accept and probe for (MTU discovery finds what the path
+/// allows; on loopback bigger packets halve QUIC's CPU cost).
+pub const MAX_UDP_PAYLOAD: u16 = 4000;
+
 /// Default relay when none is configured.
 pub const DEFAULT_RELAY: &str = "127.0.0.1:4433";
 
@@ -144,21 +148,28 @@ impl Relay {
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let mut client_cfg = quinn::ClientConfig::new(Arc::new(crypto));
         let mut t = quinn::TransportConfig::default();
-        t.stream_receive_window((16u32 << 20).into());
-        t.receive_window((64u32 << 20).into());
-        t.send_window(64 << 20);
+        t.stream_receive_window((4u32 << 20).into());
+        t.receive_window((16u32 << 20).into());
+        t.send_window(8 << 20);
         t.keep_alive_interval(Some(Duration::from_secs(2)));
         if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(8)) {
             t.max_idle_timeout(Some(idle));
         }
         let mut mtu = quinn::MtuDiscoveryConfig::default();
-        mtu.upper_bound(16_000);
+        mtu.upper_bound(MAX_UDP_PAYLOAD);
         t.mtu_discovery_config(Some(mtu));
         client_cfg.transport_config(Arc::new(t));
         let remote = resolve(&addr.hostport)?;
-        let bind: SocketAddr = if remote.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+        let bind: SocketAddr = match remote {
+            SocketAddr::V4(a) if a.ip().is_loopback() => ([127, 0, 0, 1], 0).into(),
+            SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+            SocketAddr::V6(a) if a.ip().is_loopback() => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
         let socket = udp_socket(bind).map_err(|e| ClientError::io("binding", "udp socket", e))?;
-        let endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, Arc::new(quinn::TokioRuntime))
+        let mut ep_cfg = quinn::EndpointConfig::default();
+        ep_cfg.max_udp_payload_size(MAX_UDP_PAYLOAD).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let endpoint = quinn::Endpoint::new(ep_cfg, None, socket, Arc::new(quinn::TokioRuntime))
             .map_err(|e| ClientError::io("starting", "QUIC endpoint", e))?;
         let relay = Arc::new(Relay { addr, home, endpoint, verifier, client_cfg, conn: tokio::sync::Mutex::new(None) });
         relay.connection().await?;
@@ -287,7 +298,17 @@ impl Relay {
         let frame = encode_frame(&Request::Mailbox { nameplate, side }).map_err(|e| ClientError::Protocol(e.to_string()))?;
         send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         match read_frame::<Response>(&mut recv).await? {
-            Some(Response::MailboxOpened { nameplate }) => Ok(Mailbox { nameplate, send, recv }),
+            Some(Response::MailboxOpened { nameplate }) => Ok(Mailbox { nameplate, send, recv, _owner: None }),
+            Some(Response::Redirect { addr, fingerprint }) => {
+                // The mailbox lives on another instance sharing this relay's store; its
+                // address and certificate came over our pinned connection.
+                let target = RelayAddr::parse(&format!("{addr}#{fingerprint}"))?;
+                tracing::debug!(%addr, "mailbox redirected");
+                let other = Box::pin(Relay::connect(target, self.home.clone())).await?;
+                let mut mb = Box::pin(other.mailbox(nameplate, side)).await?;
+                mb._owner = Some(other);
+                Ok(mb)
+            }
             Some(Response::Error(e)) => Err(ClientError::Relay(e)),
             _ => Err(ClientError::Protocol("unexpected answer to a mailbox request".into())),
         }
@@ -323,6 +344,8 @@ pub struct Mailbox {
     pub nameplate: u32,
     send: SendStream,
     recv: RecvStream,
+    /// The instance holding the mailbox, when we were redirected there.
+    _owner: Option<Arc<Relay>>,
 }
 
 impl Mailbox {

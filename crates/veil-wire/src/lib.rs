@@ -252,6 +252,14 @@ pub enum Response {
     },
     /// The request failed.
     Error(WireError),
+    /// This nameplate's mailbox lives on another relay instance sharing the store:
+    /// open it there.
+    Redirect {
+        /// `host:port` of that instance.
+        addr: String,
+        /// SHA-256 of its certificate (hex).
+        fingerprint: String,
+    },
 }
 
 /// A typed error sent to the client.
