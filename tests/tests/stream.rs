@@ -92,6 +92,12 @@ fn three_viewers_one_joining_late_gets_a_suffix_from_a_segment_boundary() {
     let early_out: Vec<_> = early.iter_mut().map(|c| collect(c.stdout.take().unwrap())).collect();
     p.wait_event("key_exchanged");
     p.wait_event("key_exchanged");
+    // Both early viewers attached before the first byte.
+    loop {
+        if p.wait_event("viewers")["count"] == 2 {
+            break;
+        }
+    }
     let blocks: Vec<Vec<u8>> = (0..3).map(|_| random_bytes(200_000)).collect();
     let mut stdin = p.child.stdin.take().unwrap();
     stdin.write_all(&blocks[0]).unwrap();

@@ -54,6 +54,11 @@ pub enum Event {
         /// Total.
         total: u64,
     },
+    /// Viewers attached to a live stream now.
+    Viewers {
+        /// How many.
+        count: u32,
+    },
     /// Resuming an interrupted transfer.
     Resumed {
         /// Bytes already there.

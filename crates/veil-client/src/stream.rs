@@ -90,12 +90,24 @@ pub async fn publish<R: AsyncRead + Unpin>(relay: Arc<Relay>, opts: PublishOptio
                 pake = tokio::spawn(std::future::pending());
             }
             f = read_frame::<StreamFrame>(&mut recv) => match f? {
-                Some(StreamFrame::Viewers(n)) if n >= 1 => break,
+                Some(StreamFrame::Viewers(n)) if n >= 1 => {
+                    events(Event::Viewers { count: n });
+                    break;
+                }
                 Some(_) => continue,
                 None => return Err(ClientError::Transport("the relay closed the stream".into())),
             },
         }
     }
+    // Report viewers coming and going.
+    let ev2 = events.clone();
+    let counter = tokio::spawn(async move {
+        while let Ok(Some(f)) = read_frame::<StreamFrame>(&mut recv).await {
+            if let StreamFrame::Viewers(n) = f {
+                ev2(Event::Viewers { count: n });
+            }
+        }
+    });
     // Keep failing loudly if a later viewer gets the code wrong.
     // (This task ends only on a failed confirmation.)
     let watcher = tokio::spawn(async move {
@@ -171,7 +183,7 @@ pub async fn publish<R: AsyncRead + Unpin>(relay: Arc<Relay>, opts: PublishOptio
     let _ = send.finish();
     watcher.abort();
     // Let the relay forward the end before the connection closes.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Ok(Some(_)) = read_frame::<StreamFrame>(&mut recv).await {} }).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), counter).await;
     events(Event::Done { bytes: total, files: Vec::new(), seconds: 0.0 });
     Ok(total)
 }
