@@ -1,8 +1,10 @@
-//! `veil-relay`: the blind relay. A thin shell over `veil_relay::Server`.
+//! `veil-relay`: the blind relay. A thin shell over `veil_relay::Server`: flags, an
+//! optional config file (flags win), the store, then serve until Ctrl-C.
 #![forbid(unsafe_code)]
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,57 +12,117 @@ use std::time::Duration;
 use veil_relay::{Config, Server};
 
 /// veil-relay: stores and forwards ciphertext it cannot read.
+///
+/// Every setting can also be given in a TOML file (`--config`); a flag on the command
+/// line wins over the file. See deploy/relay.example.toml.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, about)]
 struct Args {
-    /// QUIC listen address.
-    #[arg(long, default_value = "127.0.0.1:4433", env = "VEIL_RELAY_LISTEN")]
-    listen: SocketAddr,
-    /// HTTP address for /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "VEIL_RELAY_HTTP")]
-    http: SocketAddr,
-    /// Data folder: TLS identity and the filesystem store.
-    #[arg(long, default_value = "veil-data", env = "VEIL_RELAY_DATA")]
-    data: PathBuf,
-    /// Folder of the filesystem store (default: DATA/store). Several instances may share it.
+    /// TOML config file (see deploy/relay.example.toml).
+    #[arg(long, env = "VEIL_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// QUIC listen address [default: 127.0.0.1:4433].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// HTTP address for /healthz, /readyz and /metrics [default: 127.0.0.1:8080].
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Data folder: TLS identity, and the filesystem store unless S3 is used [default: veil-data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Folder of the filesystem store [default: DATA/store]. Several instances may share it.
     #[arg(long)]
     store_dir: Option<PathBuf>,
     /// A real certificate chain (PEM) instead of the self-signed one.
-    #[arg(long, requires = "key")]
+    #[arg(long)]
     cert: Option<PathBuf>,
     /// The private key (PEM) of --cert.
-    #[arg(long, requires = "cert")]
+    #[arg(long)]
     key: Option<PathBuf>,
-    /// Largest transfer accepted, in bytes.
-    #[arg(long, default_value_t = 64 << 30)]
-    max_transfer_bytes: u64,
-    /// Most uploads in progress at once.
-    #[arg(long, default_value_t = 1024)]
-    max_active_uploads: usize,
-    /// Longest expiry a sender may ask for (e.g. 7d).
-    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
-    max_expire: Duration,
-    /// Most QUIC connections at once.
-    #[arg(long, default_value_t = 4096)]
-    max_connections: usize,
-    /// Most QUIC connections from one IP address.
-    #[arg(long, default_value_t = 64)]
-    max_connections_per_ip: usize,
-    /// Close idle connections after this long.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    idle_timeout: Duration,
     /// Address clients use to reach this instance, when several instances share a store.
     #[arg(long)]
     public_addr: Option<String>,
-    /// How often expired transfers are deleted.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    sweep_interval: Duration,
+    /// Store in this S3 bucket instead of the filesystem.
+    #[arg(long)]
+    s3_bucket: Option<String>,
+    /// S3 endpoint URL (Garage, MinIO, R2, Ceph); omit for AWS S3.
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// S3 region to sign for [default: us-east-1].
+    #[arg(long)]
+    s3_region: Option<String>,
+    /// Path-style S3 addressing (most self-hosted servers need it).
+    #[arg(long)]
+    s3_path_style: bool,
+    /// Prefix of every object name in the bucket.
+    #[arg(long)]
+    s3_prefix: Option<String>,
+    /// Largest transfer accepted, in bytes [default: 64 GiB].
+    #[arg(long)]
+    max_transfer_bytes: Option<u64>,
+    /// Most uploads in progress at once [default: 1024].
+    #[arg(long)]
+    max_active_uploads: Option<usize>,
+    /// Longest expiry a sender may ask for [default: 7d].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    max_expire: Option<Duration>,
+    /// Most QUIC connections at once [default: 4096].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Most QUIC connections from one IP address [default: 64].
+    #[arg(long)]
+    max_connections_per_ip: Option<usize>,
+    /// Close idle connections after this long [default: 60s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// How often expired transfers are deleted [default: 60s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    sweep_interval: Option<Duration>,
+}
+
+/// The config file: the same settings as the flags.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    store_dir: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    public_addr: Option<String>,
+    max_transfer_bytes: Option<u64>,
+    max_active_uploads: Option<usize>,
+    max_expire: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    idle_timeout: Option<String>,
+    sweep_interval: Option<String>,
+    s3: Option<S3Section>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct S3Section {
+    bucket: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    path_style: Option<bool>,
+    prefix: Option<String>,
 }
 
 fn main() {
     if let Err(e) = run() {
         eprintln!("veil-relay: error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+fn duration(flag: Option<Duration>, file: Option<&str>, what: &str, default: Duration) -> Result<Duration> {
+    match (flag, file) {
+        (Some(d), _) => Ok(d),
+        (None, Some(s)) => humantime::parse_duration(s).with_context(|| format!("config: {what} = {s:?}")),
+        (None, None) => Ok(default),
     }
 }
 
@@ -71,33 +133,63 @@ async fn run() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VEIL_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let store: Arc<dyn veil_store::Store> = {
-        let dir = args.store_dir.clone().unwrap_or_else(|| args.data.join("store"));
-        let s = veil_store::FsStore::open(&dir).with_context(|| format!("opening the filesystem store in {}", dir.display()))?;
-        let n = s.remove_stale_temp_files().await.unwrap_or(0);
-        if n > 0 {
-            tracing::info!(count = n, "removed half-written temporary files");
+    let file: FileConfig = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
         }
-        Arc::new(s)
+        None => FileConfig::default(),
+    };
+    let s3 = file.s3.unwrap_or_default();
+    let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from("veil-data"));
+    let cert = args.cert.or(file.cert);
+    let key = args.key.or(file.key);
+    if cert.is_some() != key.is_some() {
+        bail!("--cert and --key go together");
+    }
+
+    let store: Arc<dyn veil_store::Store> = match args.s3_bucket.or(s3.bucket) {
+        Some(bucket) => {
+            let mut cfg = veil_store_s3::S3Config::new(bucket);
+            cfg.endpoint = args.s3_endpoint.or(s3.endpoint);
+            cfg.region = args.s3_region.or(s3.region).unwrap_or_else(|| "us-east-1".into());
+            cfg.path_style = args.s3_path_style || s3.path_style.unwrap_or(false);
+            cfg.prefix = args.s3_prefix.or(s3.prefix).unwrap_or_default();
+            let s = veil_store_s3::S3Store::connect(cfg).await.context("S3 store")?;
+            Arc::new(s)
+        }
+        None => {
+            let dir = args.store_dir.or(file.store_dir).unwrap_or_else(|| data.join("store"));
+            let s = veil_store::FsStore::open(&dir).with_context(|| format!("opening the filesystem store in {}", dir.display()))?;
+            let n = s.remove_stale_temp_files().await.unwrap_or(0);
+            if n > 0 {
+                tracing::info!(count = n, "removed half-written temporary files");
+            }
+            Arc::new(s)
+        }
     };
     let config = Config {
-        listen: args.listen,
-        http: Some(args.http),
-        data_dir: args.data.clone(),
-        cert: args.cert.zip(args.key),
+        listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4433))),
+        http: Some(args.http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))),
+        data_dir: data,
+        cert: cert.zip(key),
         limits: veil_relay::state::TransferLimits {
-            max_transfer_bytes: args.max_transfer_bytes,
-            max_active_uploads: args.max_active_uploads,
-            max_expire: args.max_expire,
+            max_transfer_bytes: args.max_transfer_bytes.or(file.max_transfer_bytes).unwrap_or(64 << 30),
+            max_active_uploads: args.max_active_uploads.or(file.max_active_uploads).unwrap_or(1024),
+            max_expire: duration(args.max_expire, file.max_expire.as_deref(), "max_expire", Duration::from_secs(7 * 86400))?,
         },
-        max_connections: args.max_connections,
-        max_connections_per_ip: args.max_connections_per_ip,
-        idle_timeout: args.idle_timeout,
-        sweep_interval: args.sweep_interval,
-        public_addr: args.public_addr,
+        max_connections: args.max_connections.or(file.max_connections).unwrap_or(4096),
+        max_connections_per_ip: args.max_connections_per_ip.or(file.max_connections_per_ip).unwrap_or(64),
+        idle_timeout: duration(args.idle_timeout, file.idle_timeout.as_deref(), "idle_timeout", Duration::from_secs(60))?,
+        sweep_interval: duration(args.sweep_interval, file.sweep_interval.as_deref(), "sweep_interval", Duration::from_secs(60))?,
+        public_addr: args.public_addr.or(file.public_addr),
     };
     let server = Server::spawn(config, store).await?;
-    println!("veil-relay listening on {} (QUIC), http on {}", server.quic_addr, server.http_addr.map(|a| a.to_string()).unwrap_or_default());
+    println!(
+        "veil-relay listening on {} (QUIC), http on {}",
+        server.quic_addr,
+        server.http_addr.map(|a| a.to_string()).unwrap_or_default()
+    );
     println!("certificate fingerprint: {}", server.fingerprint);
     println!("clients: VEIL_RELAY={}#{}", server.quic_addr, server.fingerprint);
     tokio::signal::ctrl_c().await.ok();

@@ -32,9 +32,9 @@ pub fn transport(idle: Duration) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(256u32.into());
     t.max_concurrent_uni_streams(0u32.into());
-    t.stream_receive_window((4u32 << 20).into());
-    t.receive_window((16u32 << 20).into());
-    t.send_window(16 << 20);
+    t.stream_receive_window((2u32 << 20).into());
+    t.receive_window((8u32 << 20).into());
+    t.send_window(8 << 20);
     if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
         t.max_idle_timeout(Some(idle));
     }
@@ -249,9 +249,21 @@ async fn mailbox(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream
     if !write_frame(&mut send, &Response::MailboxOpened { nameplate: member.nameplate }).await {
         return;
     }
+    // Frames are read on their own task: a quinn read is not safe to cancel, so it must
+    // not race the peer's messages inside select!.
+    let (ftx, mut frames) = tokio::sync::mpsc::channel::<Result<Option<MailboxMsg>, WireError>>(4);
+    let reader = tokio::spawn(async move {
+        loop {
+            let f = read_frame::<MailboxMsg>(&mut recv).await;
+            let stop = !matches!(f, Ok(Some(_)));
+            if ftx.send(f).await.is_err() || stop {
+                break;
+            }
+        }
+    });
     loop {
         tokio::select! {
-            frame = read_frame::<MailboxMsg>(&mut recv) => match frame {
+            frame = frames.recv() => match frame.unwrap_or(Ok(None)) {
                 Ok(Some(MailboxMsg::Message(body))) => {
                     if let Err(e) = shared.rendezvous.post(&member, body) {
                         tracing::debug!(error = %e, "mailbox post refused");
@@ -277,6 +289,7 @@ async fn mailbox(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream
             },
         }
     }
+    reader.abort();
     let _ = send.finish();
     drop(member);
 }

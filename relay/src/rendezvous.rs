@@ -139,10 +139,10 @@ impl Rendezvous {
     async fn write_record(&self, n: u32, burned: bool) {
         if let Some((store, me)) = &self.store {
             let rec = PlateRecord { owner: me.clone(), updated: crate::state::now(), burned };
-            if let Ok(b) = serde_json::to_vec(&rec) {
-                if let Err(e) = store.put(&format!("np/{n}"), bytes::Bytes::from(b)).await {
-                    tracing::warn!(error = %e, "cannot record nameplate in the store");
-                }
+            if let Ok(b) = serde_json::to_vec(&rec)
+                && let Err(e) = store.put(&format!("np/{n}"), bytes::Bytes::from(b)).await
+            {
+                tracing::warn!(error = %e, "cannot record nameplate in the store");
             }
         }
     }

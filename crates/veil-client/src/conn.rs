@@ -148,8 +148,8 @@ impl Relay {
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let mut client_cfg = quinn::ClientConfig::new(Arc::new(crypto));
         let mut t = quinn::TransportConfig::default();
-        t.stream_receive_window((4u32 << 20).into());
-        t.receive_window((16u32 << 20).into());
+        t.stream_receive_window((2u32 << 20).into());
+        t.receive_window((8u32 << 20).into());
         t.send_window(8 << 20);
         t.keep_alive_interval(Some(Duration::from_secs(2)));
         if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(8)) {
@@ -247,6 +247,12 @@ impl Relay {
         let deadline = tokio::time::Instant::now() + retry_budget();
         loop {
             match self.try_request(req, body.clone()).await {
+                // The relay's store hiccupped (S3 restarting, disk full for a moment): the
+                // request is idempotent, so try again within the budget.
+                Ok((Response::Error(e), _)) if e.code == veil_wire::ErrorCode::Storage && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "relay store unavailable; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
                 Ok(r) => return Ok(r),
                 Err(ClientError::Transport(e)) => {
                     if tokio::time::Instant::now() > deadline {
@@ -331,6 +337,8 @@ impl Relay {
     /// Close the connection politely.
     pub async fn close(&self) {
         if let Some(c) = self.conn.lock().await.take() {
+            let st = c.stats();
+            tracing::debug!(mtu = st.path.current_mtu, lost = st.path.lost_packets, sent = st.path.sent_packets, "connection stats");
             c.close(0u32.into(), b"bye");
         }
         let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;

@@ -111,11 +111,11 @@ pub fn hash_entries(entries: &mut [SourceEntry]) -> Result<()> {
     Ok(())
 }
 
-/// BLAKE3 of a file, reading 4 MiB at a time and hashing each block on all cores.
+/// BLAKE3 of a file, reading 1 MiB at a time and hashing each block on all cores.
 pub fn hash_file(p: &Path) -> Result<(u64, [u8; 32])> {
     let mut f = File::open(p).map_err(|e| ClientError::io("opening", p, e))?;
     let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 4 << 20];
+    let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
         let mut filled = 0;

@@ -33,6 +33,8 @@ pub const MAX_FRAME_LEN: usize = 64 * 1024;
 pub const MAX_CHUNK_BODY: u32 = 17 * 1024 * 1024;
 /// Largest manifest body.
 pub const MAX_MANIFEST_BODY: u32 = 64 * 1024 * 1024;
+/// Largest chunk index a relay accepts (2^40 chunks of even 1 byte is far past any limit).
+pub const MAX_CHUNK_INDEX: u64 = 1 << 40;
 /// Largest mailbox message.
 pub const MAX_MAILBOX_BODY: usize = 4096;
 
@@ -413,8 +415,8 @@ pub fn to_ranges(indices: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     for i in indices {
         match out.last_mut() {
-            Some((_, end)) if *end == i => *end = i + 1,
-            _ => out.push((i, i + 1)),
+            Some((_, end)) if *end == i => *end = i.saturating_add(1),
+            _ => out.push((i, i.saturating_add(1))),
         }
     }
     out
