@@ -343,7 +343,14 @@ async fn publish(
     let flip_at: Option<u64> = std::env::var("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE").ok().and_then(|v| v.parse().ok());
     let mut messages = 0u64;
     while let Ok(Some(mut raw)) = tokio::time::timeout(STREAM_IDLE, read_raw_frame(&mut recv)).await {
-        let Ok(frame) = veil_wire::decode_body::<StreamFrame>(&raw[4..]) else {
+        // Messages are forwarded as they are; only their variant byte is looked at
+        // (1 = Message in the frame registry), the rest is decoded.
+        let decoded = if raw.get(4) == Some(&1) {
+            Ok(StreamFrame::Message(Vec::new()))
+        } else {
+            veil_wire::decode_body::<StreamFrame>(&raw[4..])
+        };
+        let Ok(frame) = decoded else {
             shared.metrics.reject("bad_stream_frame");
             break;
         };

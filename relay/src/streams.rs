@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use veil_wire::{CapabilityHash, ErrorCode, StreamFrame, TransferId, WireError, cap_hash, encode_frame};
 
 /// Frames queued per viewer before it is skipped forward.
-pub const VIEWER_QUEUE: usize = 256;
+pub const VIEWER_QUEUE: usize = 64;
 /// Most viewers of one stream (the publisher may ask for fewer).
 pub const MAX_VIEWERS_PER_STREAM: u32 = 64;
 /// Most live streams on one relay.
@@ -34,6 +34,8 @@ pub struct LiveStream {
     count: watch::Sender<u32>,
     next_id: AtomicU64,
     room: tokio::sync::Notify,
+    /// Set once the final segment started: from then on every viewer gets every frame.
+    ending: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for LiveStream {
@@ -82,6 +84,7 @@ impl Streams {
             count,
             next_id: AtomicU64::new(1),
             room: tokio::sync::Notify::new(),
+            ending: std::sync::atomic::AtomicBool::new(false),
         });
         m.insert(tid, s.clone());
         self.metrics.streams_active.set(m.len() as i64);
@@ -128,6 +131,12 @@ impl Streams {
     /// full does this wait (for the first one to make room), so the publisher is paced by
     /// its fastest viewer and a slow viewer never slows anyone else.
     pub async fn fan_out(&self, s: &LiveStream, frame: &StreamFrame, raw: Bytes) {
+        if matches!(frame, StreamFrame::Segment { last: true, .. }) {
+            s.ending.store(true, Ordering::Relaxed);
+        }
+        if s.ending.load(Ordering::Relaxed) {
+            return self.deliver_to_all(s, frame, raw).await;
+        }
         let mut pending: Option<Vec<u64>> = None;
         let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
@@ -145,6 +154,34 @@ impl Streams {
             pending = Some(full);
             let _ = tokio::time::timeout_at(give_up, room).await;
         }
+    }
+
+    /// The authenticated end of the stream (final segment, its message, End) is small and
+    /// must reach every viewer, including one that was skipped forward: wait for room
+    /// (bounded) instead of dropping.
+    async fn deliver_to_all(&self, s: &LiveStream, frame: &StreamFrame, raw: Bytes) {
+        let targets: Vec<(mpsc::Sender<Bytes>, Option<Bytes>)> = match s.viewers.lock() {
+            Ok(mut v) => v
+                .iter_mut()
+                .map(|x| {
+                    let notice = (x.resync && x.skipped > 0).then(|| frame_bytes(&StreamFrame::Skipped(x.skipped)));
+                    x.resync = false;
+                    x.skipped = 0;
+                    (x.tx.clone(), notice)
+                })
+                .collect(),
+            Err(_) => return,
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        for (tx, notice) in targets {
+            if let Some(n) = notice {
+                let _ = tokio::time::timeout_at(deadline, tx.send(n)).await;
+            }
+            if let Ok(Ok(())) = tokio::time::timeout_at(deadline, tx.send(raw.clone())).await {
+                self.metrics.stream_bytes.inc_by(raw.len() as u64);
+            }
+        }
+        let _ = frame;
     }
 
     /// One pass: returns whether any viewer took the frame, and the ids that were full.
