@@ -175,12 +175,16 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Send { paths, text, relay, code, link, password, to, expire, max_downloads, json } => {
             if to.is_some() {
-                return Err(ClientError::Usage("--to (identity mode) is not available in this version of veil".into()).into());
+                return Err(
+                    ClientError::Usage("--to (identity mode) is not available in this version of veil".into()).into()
+                );
             }
             let input = match (text, paths.as_slice()) {
                 (Some(t), _) => SendInput::Text(t),
                 (None, [p]) if p.as_os_str() == "-" => SendInput::Stdin,
-                (None, []) => return Err(ClientError::Usage("nothing to send: give files, folders, `-` or --text".into()).into()),
+                (None, []) => {
+                    return Err(ClientError::Usage("nothing to send: give files, folders, `-` or --text".into()).into());
+                }
                 (None, ps) => {
                     if ps.iter().any(|p| p.as_os_str() == "-") {
                         return Err(ClientError::Usage("`-` (stdin) cannot be mixed with files".into()).into());
@@ -198,7 +202,16 @@ async fn run(cli: Cli) -> Result<()> {
             let addr = relay_addr(&home, relay)?;
             let relay = Relay::connect(addr, home.clone()).await?;
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "send");
-            let opts = SendOptions { home, input, mode, expire, max_downloads, signer, chunk_size: veil_format::chunk::DEFAULT_CHUNK_SIZE, parallel: parallel() };
+            let opts = SendOptions {
+                home,
+                input,
+                mode,
+                expire,
+                max_downloads,
+                signer,
+                chunk_size: veil_format::chunk::DEFAULT_CHUNK_SIZE,
+                parallel: parallel(),
+            };
             let r = veil_client::send(relay.clone(), opts, events).await;
             relay.close().await;
             r?;
@@ -207,11 +220,15 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Receive { code, relay, out, yes, overwrite, json } => {
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             if !yes && !interactive {
-                return Err(ClientError::Usage("no terminal to ask for confirmation; pass --yes to accept without asking".into()).into());
+                return Err(ClientError::Usage(
+                    "no terminal to ask for confirmation; pass --yes to accept without asking".into(),
+                )
+                .into());
             }
             let from = if veil_format::ticket::is_ticket(&code) {
                 let t = veil_format::ticket::Ticket::decode(&code)?;
-                let pw = if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
+                let pw =
+                    if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
                 ReceiveFrom::Ticket(code, pw)
             } else {
                 veil_format::code::Code::parse(&code)?;
@@ -231,7 +248,8 @@ async fn run(cli: Cli) -> Result<()> {
             let addr = relay_addr(&home, relay)?;
             let relay = Relay::connect(addr, home.clone()).await?;
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "receive");
-            let opts = ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
+            let opts =
+                ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
             let r = veil_client::receive(relay.clone(), opts, events).await;
             relay.close().await;
             let r = r?;
@@ -270,7 +288,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Identity { cmd } => match cmd {
-            IdentityCmd::New { handle, passphrase_file, i_know_it_is_weak, json } => identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json),
+            IdentityCmd::New { handle, passphrase_file, i_know_it_is_weak, json } => {
+                identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json)
+            }
             IdentityCmd::Show { json } => identity::show(&home, json),
         },
     }

@@ -176,7 +176,8 @@ impl Server {
 
         let mut http_addr = None;
         if let Some(addr) = config.http {
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding HTTP on {addr}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding HTTP on {addr}"))?;
             http_addr = Some(listener.local_addr()?);
             let app = http::router(shared.clone());
             tasks.push(tokio::spawn(async move {

@@ -160,7 +160,8 @@ async fn run() -> Result<()> {
         }
         None => {
             let dir = args.store_dir.or(file.store_dir).unwrap_or_else(|| data.join("store"));
-            let s = veil_store::FsStore::open(&dir).with_context(|| format!("opening the filesystem store in {}", dir.display()))?;
+            let s = veil_store::FsStore::open(&dir)
+                .with_context(|| format!("opening the filesystem store in {}", dir.display()))?;
             let n = s.remove_stale_temp_files().await.unwrap_or(0);
             if n > 0 {
                 tracing::info!(count = n, "removed half-written temporary files");
@@ -176,12 +177,27 @@ async fn run() -> Result<()> {
         limits: veil_relay::state::TransferLimits {
             max_transfer_bytes: args.max_transfer_bytes.or(file.max_transfer_bytes).unwrap_or(64 << 30),
             max_active_uploads: args.max_active_uploads.or(file.max_active_uploads).unwrap_or(1024),
-            max_expire: duration(args.max_expire, file.max_expire.as_deref(), "max_expire", Duration::from_secs(7 * 86400))?,
+            max_expire: duration(
+                args.max_expire,
+                file.max_expire.as_deref(),
+                "max_expire",
+                Duration::from_secs(7 * 86400),
+            )?,
         },
         max_connections: args.max_connections.or(file.max_connections).unwrap_or(4096),
         max_connections_per_ip: args.max_connections_per_ip.or(file.max_connections_per_ip).unwrap_or(64),
-        idle_timeout: duration(args.idle_timeout, file.idle_timeout.as_deref(), "idle_timeout", Duration::from_secs(60))?,
-        sweep_interval: duration(args.sweep_interval, file.sweep_interval.as_deref(), "sweep_interval", Duration::from_secs(60))?,
+        idle_timeout: duration(
+            args.idle_timeout,
+            file.idle_timeout.as_deref(),
+            "idle_timeout",
+            Duration::from_secs(60),
+        )?,
+        sweep_interval: duration(
+            args.sweep_interval,
+            file.sweep_interval.as_deref(),
+            "sweep_interval",
+            Duration::from_secs(60),
+        )?,
         public_addr: args.public_addr.or(file.public_addr),
     };
     let server = Server::spawn(config, store).await?;

@@ -6,7 +6,10 @@ use quinn::{RecvStream, SendStream};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use veil_wire::{ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError, encode_frame, frame_len};
+use veil_wire::{
+    ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError, encode_frame,
+    frame_len,
+};
 
 /// How long a client may take to send a request frame.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,8 +112,12 @@ async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) 
     }
     let n = frame_len(len).map_err(|e| WireError::new(ErrorCode::TooLarge, e.to_string()))?;
     let mut body = vec![0u8; n];
-    recv.read_exact(&mut body).await.map_err(|_| WireError::new(ErrorCode::BadRequest, "stream ended inside a frame"))?;
-    veil_wire::decode_body(&body).map(Some).map_err(|e: FrameError| WireError::new(ErrorCode::BadRequest, e.to_string()))
+    recv.read_exact(&mut body)
+        .await
+        .map_err(|_| WireError::new(ErrorCode::BadRequest, "stream ended inside a frame"))?;
+    veil_wire::decode_body(&body)
+        .map(Some)
+        .map_err(|e: FrameError| WireError::new(ErrorCode::BadRequest, e.to_string()))
 }
 
 async fn write_frame<T: serde::Serialize>(send: &mut SendStream, v: &T) -> bool {
@@ -170,7 +177,12 @@ async fn handle_stream(shared: Arc<Shared>, mut send: SendStream, mut recv: Recv
     let _ = send.finish();
 }
 
-async fn dispatch(shared: &Shared, req: Request, send: &mut SendStream, recv: &mut RecvStream) -> Result<(), WireError> {
+async fn dispatch(
+    shared: &Shared,
+    req: Request,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+) -> Result<(), WireError> {
     let t = &shared.transfers;
     let resp = match req {
         Request::Ping => Response::Ok,
@@ -224,11 +236,18 @@ async fn send_data(send: &mut SendStream, b: Bytes) -> Result<(), WireError> {
     Ok(())
 }
 
-async fn mailbox(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream, nameplate: Option<u32>, side: veil_wire::Side) {
+async fn mailbox(
+    shared: Arc<Shared>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    nameplate: Option<u32>,
+    side: veil_wire::Side,
+) {
     let nameplate = match shared.rendezvous.place(nameplate).await {
         Ok((n, crate::rendezvous::Placement::Local)) => n,
         Ok((_, crate::rendezvous::Placement::Remote(owner))) => {
-            let _ = write_frame(&mut send, &Response::Redirect { addr: owner.addr, fingerprint: owner.fingerprint }).await;
+            let _ =
+                write_frame(&mut send, &Response::Redirect { addr: owner.addr, fingerprint: owner.fingerprint }).await;
             let _ = send.finish();
             return;
         }

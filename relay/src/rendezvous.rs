@@ -161,7 +161,10 @@ impl Rendezvous {
                 {
                     if rec.burned && now.saturating_sub(rec.updated) < BURN_MEMORY.as_secs() {
                         self.metrics.reject("nameplate_burned");
-                        return Err(werr(ErrorCode::Burned, "this code was burned by a failed attempt; ask for a new code"));
+                        return Err(werr(
+                            ErrorCode::Burned,
+                            "this code was burned by a failed attempt; ask for a new code",
+                        ));
                     }
                     let me = self.store.as_ref().map(|(_, m)| m.instance.clone()).unwrap_or_default();
                     if !rec.burned && rec.owner.instance != me && now.saturating_sub(rec.updated) < PLATE_STALE_SECS {
@@ -178,7 +181,9 @@ impl Rendezvous {
                         return Ok((n, Placement::Local));
                     }
                     match self.record(n).await {
-                        Some(rec) if now.saturating_sub(rec.updated) < PLATE_STALE_SECS.max(BURN_MEMORY.as_secs()) => continue,
+                        Some(rec) if now.saturating_sub(rec.updated) < PLATE_STALE_SECS.max(BURN_MEMORY.as_secs()) => {
+                            continue;
+                        }
                         _ => {
                             self.write_record(n, false).await;
                             return Ok((n, Placement::Local));
@@ -194,7 +199,8 @@ impl Rendezvous {
         let g = self.inner.lock().map_err(|_| werr(ErrorCode::Internal, "lock"))?;
         let mut range = SMALL_NAMEPLATES;
         loop {
-            let free: Vec<u32> = (1..=range).filter(|n| !g.plates.contains_key(n) && !g.burned.contains_key(n)).take(4096).collect();
+            let free: Vec<u32> =
+                (1..=range).filter(|n| !g.plates.contains_key(n) && !g.burned.contains_key(n)).take(4096).collect();
             if !free.is_empty() {
                 let mut r = [0u8; 4];
                 getrandom::fill(&mut r).map_err(|_| werr(ErrorCode::Internal, "rng"))?;
@@ -233,7 +239,11 @@ impl Rendezvous {
     }
 
     /// Allocate (None) or claim a nameplate for `side`.
-    pub fn open(self: &Arc<Self>, nameplate: Option<u32>, side: Side) -> Result<(Membership, mpsc::UnboundedReceiver<MailboxMsg>), WireError> {
+    pub fn open(
+        self: &Arc<Self>,
+        nameplate: Option<u32>,
+        side: Side,
+    ) -> Result<(Membership, mpsc::UnboundedReceiver<MailboxMsg>), WireError> {
         let mut g = self.inner.lock().map_err(|_| werr(ErrorCode::Internal, "lock"))?;
         let now = Instant::now();
         g.burned.retain(|_, t| now.duration_since(*t) < BURN_MEMORY);
@@ -241,7 +251,10 @@ impl Rendezvous {
             Some(n) => {
                 if g.burned.contains_key(&n) {
                     self.metrics.reject("nameplate_burned");
-                    return Err(werr(ErrorCode::Burned, "this code was burned by a failed attempt; ask for a new code"));
+                    return Err(werr(
+                        ErrorCode::Burned,
+                        "this code was burned by a failed attempt; ask for a new code",
+                    ));
                 }
                 n
             }
@@ -250,7 +263,11 @@ impl Rendezvous {
         g.next_conn += 1;
         let conn = g.next_conn;
         let (tx, rx) = mpsc::unbounded_channel();
-        let plate = g.plates.entry(n).or_insert_with(|| Plate { slots: [Slot::Empty, Slot::Empty], pending: [Vec::new(), Vec::new()], posted: [0, 0] });
+        let plate = g.plates.entry(n).or_insert_with(|| Plate {
+            slots: [Slot::Empty, Slot::Empty],
+            pending: [Vec::new(), Vec::new()],
+            posted: [0, 0],
+        });
         let i = idx(side);
         if matches!(plate.slots[i], Slot::Connected { .. }) {
             self.metrics.reject("nameplate_in_use");

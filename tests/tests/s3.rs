@@ -26,7 +26,10 @@ fn s3_args(g: &Garage) -> Vec<String> {
 }
 
 fn s3_env(g: &Garage) -> Vec<(String, String)> {
-    vec![("AWS_ACCESS_KEY_ID".into(), g.access_key().to_string()), ("AWS_SECRET_ACCESS_KEY".into(), g.secret_key().to_string())]
+    vec![
+        ("AWS_ACCESS_KEY_ID".into(), g.access_key().to_string()),
+        ("AWS_SECRET_ACCESS_KEY".into(), g.secret_key().to_string()),
+    ]
 }
 
 fn relay_on(g: &Garage, data: &std::path::Path, extra: &[&str]) -> RelayProc {
@@ -80,7 +83,11 @@ fn code_and_link_transfers_through_s3_leave_only_ciphertext() {
     assert_eq!(std::fs::read(out2.join(name)).unwrap(), std::fs::read(&f).unwrap());
 
     let objects = bucket_objects(&rt, &g);
-    assert!(objects.iter().any(|(k, _)| k.contains("/c/")), "chunks are in the bucket: {:?}", objects.iter().map(|o| &o.0).collect::<Vec<_>>());
+    assert!(
+        objects.iter().any(|(k, _)| k.contains("/c/")),
+        "chunks are in the bucket: {:?}",
+        objects.iter().map(|o| &o.0).collect::<Vec<_>>()
+    );
     for (k, b) in &objects {
         assert!(!b.windows(marker.len()).any(|w| w == marker), "plaintext in {k}");
         assert!(!b.windows(name.len()).any(|w| w == name.as_bytes()), "file name in {k}");
@@ -134,11 +141,17 @@ fn s3_server_restart_mid_transfer_loses_nothing() {
     let data = random_bytes(120 << 20);
     std::fs::write(&f, &data).unwrap();
     let mut s = veil(&t.path().join("hs"), &relay);
-    s.args(["send", f.to_str().unwrap(), "--code", "303-s3-restart", "--json"]).env("VEIL_RETRY_SECS", "90").env("VEIL_PARALLEL", "2");
+    s.args(["send", f.to_str().unwrap(), "--code", "303-s3-restart", "--json"])
+        .env("VEIL_RETRY_SECS", "90")
+        .env("VEIL_PARALLEL", "2");
     let (child, _, mut rest) = spawn_send(s);
     let out = t.path().join("out");
     let mut r = veil(&t.path().join("hr"), &relay);
-    r.args(["receive", "303-s3-restart", "--yes", "--out"]).arg(&out).env("VEIL_RETRY_SECS", "90").stdout(Stdio::null()).stderr(Stdio::piped());
+    r.args(["receive", "303-s3-restart", "--yes", "--out"])
+        .arg(&out)
+        .env("VEIL_RETRY_SECS", "90")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut receiver = r.spawn().unwrap();
     let mut line = String::new();
     loop {

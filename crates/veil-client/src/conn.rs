@@ -72,7 +72,9 @@ impl ServerCertVerifier for PinVerifier {
             *s = Some(fp.clone());
         }
         match &self.expected {
-            Some(e) if *e != fp => Err(rustls::Error::General("relay certificate does not match the pinned fingerprint".into())),
+            Some(e) if *e != fp => {
+                Err(rustls::Error::General("relay certificate does not match the pinned fingerprint".into()))
+            }
             _ => Ok(ServerCertVerified::assertion()),
         }
     }
@@ -102,7 +104,11 @@ impl ServerCertVerifier for PinVerifier {
 
 /// How long to keep retrying after the connection breaks.
 fn retry_budget() -> Duration {
-    std::env::var("VEIL_RETRY_SECS").ok().and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(Duration::from_secs(30))
+    std::env::var("VEIL_RETRY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(30))
 }
 
 /// A connection to one relay, re-established on demand.
@@ -145,7 +151,8 @@ impl Relay {
             .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
         tls.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
-        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let crypto =
+            quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let mut client_cfg = quinn::ClientConfig::new(Arc::new(crypto));
         let mut t = quinn::TransportConfig::default();
         t.stream_receive_window((2u32 << 20).into());
@@ -197,7 +204,8 @@ impl Relay {
                 Ok(c)
             }
             Ok(Err(e)) => {
-                if let (Some(old), Some(new)) = (self.verifier.expected.clone(), self.verifier.seen.lock().ok().and_then(|s| s.clone()))
+                if let (Some(old), Some(new)) =
+                    (self.verifier.expected.clone(), self.verifier.seen.lock().ok().and_then(|s| s.clone()))
                     && old != new
                 {
                     return Err(ClientError::CertificateChanged {
@@ -209,7 +217,9 @@ impl Relay {
                 }
                 Err(ClientError::Connect { addr: self.addr.hostport.clone(), reason: e.to_string() })
             }
-            Err(_) => Err(ClientError::Connect { addr: self.addr.hostport.clone(), reason: "no answer within 10 s".into() }),
+            Err(_) => {
+                Err(ClientError::Connect { addr: self.addr.hostport.clone(), reason: "no answer within 10 s".into() })
+            }
         }
     }
 
@@ -249,7 +259,9 @@ impl Relay {
             match self.try_request(req, body.clone()).await {
                 // The relay's store hiccupped (S3 restarting, disk full for a moment): the
                 // request is idempotent, so try again within the budget.
-                Ok((Response::Error(e), _)) if e.code == veil_wire::ErrorCode::Storage && tokio::time::Instant::now() < deadline => {
+                Ok((Response::Error(e), _))
+                    if e.code == veil_wire::ErrorCode::Storage && tokio::time::Instant::now() < deadline =>
+                {
                     tracing::debug!(error = %e, "relay store unavailable; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -284,7 +296,8 @@ impl Relay {
             send.write_chunk(b).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         }
         let _ = send.finish();
-        let resp: Response = read_frame(&mut recv).await?.ok_or_else(|| ClientError::Transport("relay closed the stream".into()))?;
+        let resp: Response =
+            read_frame(&mut recv).await?.ok_or_else(|| ClientError::Transport("relay closed the stream".into()))?;
         if let Response::Data { len } = resp {
             let mut buf = BytesMut::zeroed(len as usize);
             recv.read_exact(&mut buf).await.map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -301,7 +314,8 @@ impl Relay {
     pub async fn mailbox(&self, nameplate: Option<u32>, side: Side) -> Result<Mailbox> {
         let conn = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame = encode_frame(&Request::Mailbox { nameplate, side }).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame =
+            encode_frame(&Request::Mailbox { nameplate, side }).map_err(|e| ClientError::Protocol(e.to_string()))?;
         send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         match read_frame::<Response>(&mut recv).await? {
             Some(Response::MailboxOpened { nameplate }) => Ok(Mailbox { nameplate, send, recv, _owner: None }),
@@ -338,7 +352,12 @@ impl Relay {
     pub async fn close(&self) {
         if let Some(c) = self.conn.lock().await.take() {
             let st = c.stats();
-            tracing::debug!(mtu = st.path.current_mtu, lost = st.path.lost_packets, sent = st.path.sent_packets, "connection stats");
+            tracing::debug!(
+                mtu = st.path.current_mtu,
+                lost = st.path.lost_packets,
+                sent = st.path.sent_packets,
+                "connection stats"
+            );
             c.close(0u32.into(), b"bye");
         }
         let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;
