@@ -9,7 +9,9 @@
 //! or as a process.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod quic;
 pub mod rendezvous;
@@ -49,6 +51,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
+    /// Allow-list and quotas.
+    pub access: access::AccessConfig,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             max_connections_per_ip: 64,
             idle_timeout: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(60),
+            access: access::AccessConfig::default(),
         }
     }
 }
@@ -76,6 +81,10 @@ pub struct Shared {
     pub rendezvous: Arc<Rendezvous>,
     /// Live streams.
     pub streams: streams::Streams,
+    /// Inboxes of identities.
+    pub inboxes: inbox::Inboxes,
+    /// Who may upload, quotas.
+    pub access: access::Access,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     conns: Mutex<(usize, HashMap<IpAddr, usize>)>,
@@ -150,7 +159,10 @@ impl Server {
         let quic_addr = endpoint.local_addr()?;
 
         let metrics = Arc::new(Metrics::new());
+        let access = access::Access::new(config.access.clone(), metrics.clone())?;
         let shared = Arc::new(Shared {
+            inboxes: inbox::Inboxes::new(store.clone(), config.limits.max_expire, metrics.clone()),
+            access,
             transfers: Transfers::new(store, config.limits.clone(), metrics.clone()),
             rendezvous: Rendezvous::new(metrics.clone()),
             streams: streams::Streams::new(metrics.clone()),
@@ -178,9 +190,20 @@ impl Server {
         tasks.push(tokio::spawn(async move {
             loop {
                 match sweeper.transfers.sweep().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(count = n, "deleted expired transfers"),
+                    Ok(tids) => {
+                        for t in &tids {
+                            sweeper.access.release(t);
+                        }
+                        if !tids.is_empty() {
+                            tracing::info!(count = tids.len(), "deleted expired transfers");
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "sweeper failed"),
+                }
+                match sweeper.inboxes.sweep().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "deleted expired inbox entries"),
+                    Err(e) => tracing::warn!(error = %e, "inbox sweeper failed"),
                 }
                 tokio::time::sleep(every).await;
             }

@@ -49,6 +49,19 @@ struct Args {
     /// How often expired transfers are deleted.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     sweep_interval: Duration,
+    /// Only identities listed in this file (one `veilid1...` per line, `#` comments) may
+    /// upload; re-read when it changes. Without it the relay is open.
+    #[arg(long, env = "VEIL_RELAY_ALLOW")]
+    allow: Option<PathBuf>,
+    /// Ciphertext bytes one identity may keep stored (counted in memory).
+    #[arg(long)]
+    quota_bytes: Option<u64>,
+    /// New transfers per identity per hour.
+    #[arg(long)]
+    quota_transfers_per_hour: Option<u32>,
+    /// New transfers per hour from one IP address without an identity.
+    #[arg(long)]
+    anon_transfers_per_hour: Option<u32>,
 }
 
 fn main() {
@@ -87,6 +100,12 @@ async fn run() -> Result<()> {
         max_connections_per_ip: args.max_connections_per_ip,
         idle_timeout: args.idle_timeout,
         sweep_interval: args.sweep_interval,
+        access: veil_relay::access::AccessConfig {
+            allow_file: args.allow,
+            quota_bytes: args.quota_bytes,
+            quota_transfers_per_hour: args.quota_transfers_per_hour,
+            anon_transfers_per_hour: args.anon_transfers_per_hour,
+        },
     };
     let server = Server::spawn(config, store).await?;
     println!("veil-relay listening on {} (QUIC), http on {}", server.quic_addr, server.http_addr.map(|a| a.to_string()).unwrap_or_default());
