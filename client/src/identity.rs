@@ -26,7 +26,9 @@ pub fn load(home: &Home) -> Result<Option<Identity>> {
 /// Load the saved identity and its handle, if any.
 pub fn load_full(home: &Home) -> Result<Option<(Identity, String)>> {
     let Some(s) = home.read_json::<Stored>("identity.json")? else { return Ok(None) };
-    let seed = Zeroizing::new(hex::decode(&s.seed).ok().and_then(|v| <[u8; 32]>::try_from(v).ok()).context("identity.json is corrupt")?);
+    let seed = Zeroizing::new(
+        hex::decode(&s.seed).ok().and_then(|v| <[u8; 32]>::try_from(v).ok()).context("identity.json is corrupt")?,
+    );
     let id = Identity::from_seed(SecretKey::from_bytes(*seed), KdfParams::from_version(s.kdf)?);
     Ok(Some((id, s.handle)))
 }
@@ -55,16 +57,31 @@ fn guessing_cost(bits: u32) -> String {
 }
 
 /// `veil identity new`.
-pub fn new(home: &Home, handle: Option<String>, passphrase_file: Option<std::path::PathBuf>, weak_ok: bool, json: bool) -> Result<()> {
+pub fn new(
+    home: &Home,
+    handle: Option<String>,
+    passphrase_file: Option<std::path::PathBuf>,
+    weak_ok: bool,
+    json: bool,
+) -> Result<()> {
     let handle = handle.or_else(|| std::env::var("VEIL_HANDLE").ok()).filter(|h| !h.trim().is_empty());
-    let Some(handle) = handle else { bail!("a handle is needed: --handle NAME or VEIL_HANDLE (e.g. your e-mail address)") };
+    let Some(handle) = handle else {
+        bail!("a handle is needed: --handle NAME or VEIL_HANDLE (e.g. your e-mail address)")
+    };
     let mut generated = false;
     let pass: Zeroizing<String> = if let Ok(p) = std::env::var("VEIL_PASSPHRASE") {
         Zeroizing::new(p)
     } else if let Some(f) = passphrase_file {
-        Zeroizing::new(std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?.trim_end_matches(['\n', '\r']).to_string())
+        Zeroizing::new(
+            std::fs::read_to_string(&f)
+                .with_context(|| format!("reading {}", f.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        )
     } else if std::io::stdin().is_terminal() {
-        let p = Zeroizing::new(rpassword::prompt_password("Passphrase (empty to generate one): ").context("reading the passphrase")?);
+        let p = Zeroizing::new(
+            rpassword::prompt_password("Passphrase (empty to generate one): ").context("reading the passphrase")?,
+        );
         if p.is_empty() {
             generated = true;
             generate_passphrase(DEFAULT_PASSPHRASE_WORDS)

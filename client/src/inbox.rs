@@ -74,7 +74,11 @@ pub async fn list(home: &Home, relay: Option<String>, json: bool) -> Result<()> 
             }
             Err(e) => {
                 if json {
-                    writeln!(so, "{}", serde_json::json!({"entry": hex::encode(it.entry), "created": it.created, "error": e.to_string()}))?;
+                    writeln!(
+                        so,
+                        "{}",
+                        serde_json::json!({"entry": hex::encode(it.entry), "created": it.created, "error": e.to_string()})
+                    )?;
                 } else {
                     writeln!(so, "{}  rejected: {e}", age(it.created))?;
                 }
@@ -130,7 +134,15 @@ async fn receive_items(
         refused_key.store(false, Ordering::Relaxed);
         let from = ReceiveFrom::Inbox { tid: p.tid, key: p.key, recipient: id.public().x25519, sender: p.sender };
         let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "receive");
-        let opts = ReceiveOptions { home: home.clone(), from, out_dir: out.clone(), overwrite, parallel: parallel(), wait: wait(), consent: consent.clone() };
+        let opts = ReceiveOptions {
+            home: home.clone(),
+            from,
+            out_dir: out.clone(),
+            overwrite,
+            parallel: parallel(),
+            wait: wait(),
+            consent: consent.clone(),
+        };
         match veil_client::receive(relay.clone(), opts, events).await {
             Ok(r) => {
                 print_text(r.text, json)?;
@@ -138,7 +150,9 @@ async fn receive_items(
                 received += 1;
             }
             Err(ClientError::Declined) if refused_key.load(Ordering::Relaxed) => {
-                eprintln!("veil: refused a transfer: the sender claims a contact's name but its key changed (see above); pass --accept-changed-key to receive it anyway");
+                eprintln!(
+                    "veil: refused a transfer: the sender claims a contact's name but its key changed (see above); pass --accept-changed-key to receive it anyway"
+                );
                 failed += 1;
             }
             Err(ClientError::Declined) => eprintln!("Skipped (left in your inbox)."),

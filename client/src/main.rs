@@ -12,7 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use veil_client::{ClientError, Contacts, Home, ReceiveFrom, ReceiveOptions, Relay, RelayAddr, SendInput, SendMode, SendOptions, SenderStatus};
+use veil_client::{
+    ClientError, Contacts, Home, ReceiveFrom, ReceiveOptions, Relay, RelayAddr, SendInput, SendMode, SendOptions,
+    SenderStatus,
+};
 use veil_format::escape_text;
 use veil_format::identity::Identity;
 
@@ -230,7 +233,9 @@ async fn run(cli: Cli) -> Result<()> {
             let input = match (text, paths.as_slice()) {
                 (Some(t), _) => SendInput::Text(t),
                 (None, [p]) if p.as_os_str() == "-" => SendInput::Stdin,
-                (None, []) => return Err(ClientError::Usage("nothing to send: give files, folders, `-` or --text".into()).into()),
+                (None, []) => {
+                    return Err(ClientError::Usage("nothing to send: give files, folders, `-` or --text".into()).into());
+                }
                 (None, ps) => {
                     if ps.iter().any(|p| p.as_os_str() == "-") {
                         return Err(ClientError::Usage("`-` (stdin) cannot be mixed with files".into()).into());
@@ -247,7 +252,10 @@ async fn run(cli: Cli) -> Result<()> {
                 SendMode::Code(code)
             };
             let mine = identity::load_full(&home)?;
-            let sender_name = mine.as_ref().map(|(_, h)| veil_format::identity::normalize_handle(h)).filter(|h| veil_format::manifest::validate_sender_name(h).is_ok());
+            let sender_name = mine
+                .as_ref()
+                .map(|(_, h)| veil_format::identity::normalize_handle(h))
+                .filter(|h| veil_format::manifest::validate_sender_name(h).is_ok());
             let id = mine.map(|(id, _)| id);
             let signer = id.clone().unwrap_or_else(Identity::ephemeral);
             let addr = relay_addr(&home, relay)?;
@@ -272,7 +280,10 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Receive { code, relay, out, yes, overwrite, accept_changed_key, json } => {
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             if !yes && !interactive {
-                return Err(ClientError::Usage("no terminal to ask for confirmation; pass --yes to accept without asking".into()).into());
+                return Err(ClientError::Usage(
+                    "no terminal to ask for confirmation; pass --yes to accept without asking".into(),
+                )
+                .into());
             }
             let refused_key = Arc::new(AtomicBool::new(false));
             let consent = consent(yes, interactive, accept_changed_key, refused_key.clone());
@@ -281,7 +292,8 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let from = if veil_format::ticket::is_ticket(&code) {
                 let t = veil_format::ticket::Ticket::decode(&code)?;
-                let pw = if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
+                let pw =
+                    if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
                 ReceiveFrom::Ticket(code, pw)
             } else {
                 veil_format::code::Code::parse(&code)?;
@@ -290,7 +302,8 @@ async fn run(cli: Cli) -> Result<()> {
             let addr = relay_addr(&home, relay)?;
             let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "receive");
-            let opts = ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
+            let opts =
+                ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
             let r = veil_client::receive(relay.clone(), opts, events).await;
             relay.close().await;
             let r = r.map_err(|e| changed_key_error(e, &refused_key))?;
@@ -304,7 +317,9 @@ async fn run(cli: Cli) -> Result<()> {
             ContactsCmd::Remove { name } => {
                 let mut c = Contacts::load(&home)?;
                 if !c.remove(&name) {
-                    return Err(ClientError::Usage(format!("{} is not one of your contacts", escape_text(&name))).into());
+                    return Err(
+                        ClientError::Usage(format!("{} is not one of your contacts", escape_text(&name))).into()
+                    );
                 }
                 c.save(&home)?;
                 eprintln!("Removed {}", escape_text(&name));
@@ -333,7 +348,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Identity { cmd } => match cmd {
-            IdentityCmd::New { handle, passphrase_file, i_know_it_is_weak, json } => identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json),
+            IdentityCmd::New { handle, passphrase_file, i_know_it_is_weak, json } => {
+                identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json)
+            }
             IdentityCmd::Show { json } => identity::show(&home, json),
             IdentityCmd::Export => identity::export(&home),
             IdentityCmd::Import { name, identity } => contacts_add(&home, &name, &identity),
@@ -359,7 +376,12 @@ fn print_text(text: Option<String>, json: bool) -> Result<()> {
 
 /// The consent callback. A sender claiming a contact's name with another key is refused
 /// unless `--accept-changed-key`, or on a terminal the user types "yes" (even with --yes).
-fn consent(yes: bool, interactive: bool, accept_changed_key: bool, refused: Arc<AtomicBool>) -> veil_client::receive::Consent {
+fn consent(
+    yes: bool,
+    interactive: bool,
+    accept_changed_key: bool,
+    refused: Arc<AtomicBool>,
+) -> veil_client::receive::Consent {
     Arc::new(move |o: &veil_client::Offer| {
         describe(o);
         if matches!(o.status, SenderStatus::ChangedKey { .. }) && !accept_changed_key {
@@ -375,7 +397,9 @@ fn consent(yes: bool, interactive: bool, accept_changed_key: bool, refused: Arc<
 
 fn changed_key_error(e: ClientError, refused: &AtomicBool) -> anyhow::Error {
     if matches!(e, ClientError::Declined) && refused.load(Ordering::Relaxed) {
-        return anyhow::anyhow!("refused: the sender claims a contact's name but its key changed (see the warning above); pass --accept-changed-key to receive anyway");
+        return anyhow::anyhow!(
+            "refused: the sender claims a contact's name but its key changed (see the warning above); pass --accept-changed-key to receive anyway"
+        );
     }
     e.into()
 }
@@ -393,8 +417,10 @@ fn contacts_list(home: &Home, json: bool) -> Result<()> {
     let list = Contacts::load(home)?.list();
     let mut so = std::io::stdout().lock();
     if json {
-        let v: Vec<_> =
-            list.iter().map(|(n, p)| serde_json::json!({"name": n, "fingerprint": p.fingerprint(), "identity": p.encode()})).collect();
+        let v: Vec<_> = list
+            .iter()
+            .map(|(n, p)| serde_json::json!({"name": n, "fingerprint": p.fingerprint(), "identity": p.encode()}))
+            .collect();
         writeln!(so, "{}", serde_json::Value::Array(v))?;
     } else if list.is_empty() {
         eprintln!("No contacts yet: `veil contacts add NAME IDENTITY`");
@@ -410,8 +436,12 @@ fn contacts_list(home: &Home, json: bool) -> Result<()> {
 pub(crate) fn sender_label(status: &SenderStatus, fingerprint: &str) -> String {
     match status {
         SenderStatus::Contact { name } => format!("{} (verified contact)", escape_text(name)),
-        SenderStatus::ChangedKey { name, .. } => format!("{fingerprint} (CLAIMS TO BE YOUR CONTACT {} BUT THE KEY CHANGED)", escape_text(name)),
-        SenderStatus::Unknown { claimed: Some(c) } => format!("{fingerprint} (calls itself \"{}\"; not one of your contacts)", escape_text(c)),
+        SenderStatus::ChangedKey { name, .. } => {
+            format!("{fingerprint} (CLAIMS TO BE YOUR CONTACT {} BUT THE KEY CHANGED)", escape_text(name))
+        }
+        SenderStatus::Unknown { claimed: Some(c) } => {
+            format!("{fingerprint} (calls itself \"{}\"; not one of your contacts)", escape_text(c))
+        }
         _ => format!("{fingerprint} (unverified: not one of your contacts)"),
     }
 }

@@ -52,18 +52,22 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
         }
         Event::Warning { message } => say(format!("warning: {message}")),
         Event::Waiting { what } if tty => say(format!("Waiting for the {what}...")),
-        Event::KeyExchanged { verifier } => say(format!("Connected. Verification words (compare with the other side): {verifier}")),
+        Event::KeyExchanged { verifier } => {
+            say(format!("Connected. Verification words (compare with the other side): {verifier}"))
+        }
         Event::Offer { .. } => {}
         Event::Delivered { recipient } => {
             say(format!("Left in the inbox of {recipient}: they receive it with `veil receive` (no code needed)."))
         }
-        Event::Resumed { done, total } => say(format!("Resuming: {} of {} already there", human_bytes(*done), human_bytes(*total))),
+        Event::Resumed { done, total } => {
+            say(format!("Resuming: {} of {} already there", human_bytes(*done), human_bytes(*total)))
+        }
         Event::Progress { done, total } if tty => {
             let b = g.get_or_insert_with(|| {
                 let b = ProgressBar::new(*total);
-                if let Ok(style) = ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-                ) {
+                if let Ok(style) =
+                    ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+                {
                     b.set_style(style.progress_chars("=> "));
                 }
                 b.set_prefix(if role == "send" { "sending  " } else { "receiving" });

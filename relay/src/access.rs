@@ -49,7 +49,10 @@ impl ConnCtx {
     pub fn authenticate(&self, ed25519: &[u8; 32], signature: &[u8; 64]) -> Result<(), WireError> {
         let nonce = self.nonce.lock().map_err(|_| lock_err())?.take();
         let Some(nonce) = nonce else {
-            return Err(WireError::new(ErrorCode::BadRequest, "authentication without a challenge: send AuthChallenge first"));
+            return Err(WireError::new(
+                ErrorCode::BadRequest,
+                "authentication without a challenge: send AuthChallenge first",
+            ));
         };
         let forbidden = || WireError::new(ErrorCode::Forbidden, "identity authentication failed (bad signature)");
         let vk = ed25519_dalek::VerifyingKey::from_bytes(ed25519).map_err(|_| forbidden())?;
@@ -128,7 +131,8 @@ fn load_allow(path: &PathBuf) -> Result<HashSet<IdentityKey>, AllowListError> {
         if line.is_empty() {
             continue;
         }
-        let k = parse_identity(line).map_err(|reason| AllowListError::BadLine { path: p.clone(), line: i + 1, reason })?;
+        let k =
+            parse_identity(line).map_err(|reason| AllowListError::BadLine { path: p.clone(), line: i + 1, reason })?;
         keys.insert(k);
     }
     Ok(keys)
@@ -227,7 +231,10 @@ impl Access {
             Some(k) if a.keys.contains(&k) => Ok(()),
             Some(_) => {
                 self.metrics.reject("not_on_allow_list");
-                Err(WireError::new(ErrorCode::Forbidden, format!("{NOT_ALLOWED}, and your identity is not on it (ask the operator to add it)")))
+                Err(WireError::new(
+                    ErrorCode::Forbidden,
+                    format!("{NOT_ALLOWED}, and your identity is not on it (ask the operator to add it)"),
+                ))
             }
             None => {
                 self.metrics.reject("not_on_allow_list");
@@ -255,14 +262,21 @@ impl Access {
                 if let Some(max) = self.cfg.quota_transfers_per_hour
                     && recent_count(u.recent_by_identity.get_mut(&k)) >= max as usize
                 {
-                    return limit("identity", format!("quota reached: at most {max} new transfers per hour per identity (--quota-transfers-per-hour)"));
+                    return limit(
+                        "identity",
+                        format!(
+                            "quota reached: at most {max} new transfers per hour per identity (--quota-transfers-per-hour)"
+                        ),
+                    );
                 }
                 if let Some(max) = self.cfg.quota_bytes {
                     let used = u.bytes.get(&k).copied().unwrap_or(0);
                     if used.saturating_add(size.unwrap_or(0)) > max {
                         return limit(
                             "bytes",
-                            format!("quota reached: {used} of {max} bytes stored per identity (--quota-bytes); wait for earlier transfers to expire or delete them"),
+                            format!(
+                                "quota reached: {used} of {max} bytes stored per identity (--quota-bytes); wait for earlier transfers to expire or delete them"
+                            ),
                         );
                     }
                 }
@@ -273,7 +287,9 @@ impl Access {
                 {
                     return limit(
                         "anon",
-                        format!("limit reached: at most {max} new transfers per hour from one address without an identity (--anon-transfers-per-hour)"),
+                        format!(
+                            "limit reached: at most {max} new transfers per hour from one address without an identity (--anon-transfers-per-hour)"
+                        ),
                     );
                 }
             }
@@ -314,7 +330,9 @@ impl Access {
             self.metrics.reject("quota_bytes");
             return Err(WireError::new(
                 ErrorCode::LimitExceeded,
-                format!("quota reached: {used} of {max} bytes stored per identity (--quota-bytes); wait for earlier transfers to expire or delete them"),
+                format!(
+                    "quota reached: {used} of {max} bytes stored per identity (--quota-bytes); wait for earlier transfers to expire or delete them"
+                ),
             ));
         }
         *u.bytes.entry(owner).or_insert(0) += len;
@@ -377,7 +395,12 @@ mod tests {
     #[test]
     fn quotas_count_and_release() {
         let m = Arc::new(Metrics::new());
-        let cfg = AccessConfig { quota_bytes: Some(100), quota_transfers_per_hour: Some(2), anon_transfers_per_hour: Some(1), ..Default::default() };
+        let cfg = AccessConfig {
+            quota_bytes: Some(100),
+            quota_transfers_per_hour: Some(2),
+            anon_transfers_per_hour: Some(1),
+            ..Default::default()
+        };
         let a = Access::new(cfg, m).unwrap();
         let anon = ConnCtx::new(IpAddr::from([10, 0, 0, 1]));
         a.check_new(&anon, None).unwrap();

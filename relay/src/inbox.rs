@@ -68,14 +68,18 @@ impl Inboxes {
         let p = prefix(inbox);
         if self.store.list(&p).await.map_err(storage)?.len() >= MAX_INBOX_ENTRIES {
             self.metrics.reject("inbox_full");
-            return Err(WireError::new(ErrorCode::LimitExceeded, format!("this inbox is full ({MAX_INBOX_ENTRIES} entries waiting)")));
+            return Err(WireError::new(
+                ErrorCode::LimitExceeded,
+                format!("this inbox is full ({MAX_INBOX_ENTRIES} entries waiting)"),
+            ));
         }
         let created = now();
         let expires = created + expire_secs.clamp(1, self.max_expire.as_secs().max(1));
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&created.to_be_bytes());
         getrandom::fill(&mut id[8..]).map_err(|_| WireError::new(ErrorCode::Internal, "rng"))?;
-        let mut obj = serde_json::to_vec(&Header { created, expires }).map_err(|_| WireError::new(ErrorCode::Internal, "encode"))?;
+        let mut obj = serde_json::to_vec(&Header { created, expires })
+            .map_err(|_| WireError::new(ErrorCode::Internal, "encode"))?;
         obj.push(b'\n');
         obj.extend_from_slice(&body);
         if !self.store.put_new(&format!("{p}{}", hex::encode(id)), Bytes::from(obj)).await.map_err(storage)? {
@@ -85,10 +89,20 @@ impl Inboxes {
     }
 
     /// Unexpired entries after `after`, oldest first; and whether more follow.
-    pub async fn list(&self, inbox: &InboxId, after: Option<InboxEntryId>) -> Result<(Vec<InboxEntry>, bool), WireError> {
+    pub async fn list(
+        &self,
+        inbox: &InboxId,
+        after: Option<InboxEntryId>,
+    ) -> Result<(Vec<InboxEntry>, bool), WireError> {
         let p = prefix(inbox);
-        let mut keys: Vec<(InboxEntryId, String)> =
-            self.store.list(&p).await.map_err(storage)?.into_iter().filter_map(|k| Some((entry_id(k.strip_prefix(&p)?)?, k))).collect();
+        let mut keys: Vec<(InboxEntryId, String)> = self
+            .store
+            .list(&p)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .filter_map(|k| Some((entry_id(k.strip_prefix(&p)?)?, k)))
+            .collect();
         keys.sort();
         let now = now();
         let mut entries = Vec::new();

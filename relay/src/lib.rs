@@ -154,8 +154,13 @@ impl Server {
         let mut server_cfg = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
         server_cfg.transport_config(Arc::new(quic::transport(config.idle_timeout)));
         let socket = quic::udp_socket(config.listen).with_context(|| format!("binding QUIC on {}", config.listen))?;
-        let endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server_cfg), socket, Arc::new(quinn::TokioRuntime))
-            .context("starting the QUIC endpoint")?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server_cfg),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .context("starting the QUIC endpoint")?;
         let quic_addr = endpoint.local_addr()?;
 
         let metrics = Arc::new(Metrics::new());
@@ -175,7 +180,8 @@ impl Server {
 
         let mut http_addr = None;
         if let Some(addr) = config.http {
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding HTTP on {addr}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding HTTP on {addr}"))?;
             http_addr = Some(listener.local_addr()?);
             let app = http::router(shared.clone());
             tasks.push(tokio::spawn(async move {

@@ -108,7 +108,11 @@ async fn run() -> Result<()> {
         },
     };
     let server = Server::spawn(config, store).await?;
-    println!("veil-relay listening on {} (QUIC), http on {}", server.quic_addr, server.http_addr.map(|a| a.to_string()).unwrap_or_default());
+    println!(
+        "veil-relay listening on {} (QUIC), http on {}",
+        server.quic_addr,
+        server.http_addr.map(|a| a.to_string()).unwrap_or_default()
+    );
     println!("certificate fingerprint: {}", server.fingerprint);
     println!("clients: VEIL_RELAY={}#{}", server.quic_addr, server.fingerprint);
     tokio::signal::ctrl_c().await.ok();

@@ -7,7 +7,10 @@ use quinn::{RecvStream, SendStream};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use veil_wire::{ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError, encode_frame, frame_len};
+use veil_wire::{
+    ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError, encode_frame,
+    frame_len,
+};
 
 /// How long a client may take to send a request frame.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,8 +111,12 @@ async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) 
     }
     let n = frame_len(len).map_err(|e| WireError::new(ErrorCode::TooLarge, e.to_string()))?;
     let mut body = vec![0u8; n];
-    recv.read_exact(&mut body).await.map_err(|_| WireError::new(ErrorCode::BadRequest, "stream ended inside a frame"))?;
-    veil_wire::decode_body(&body).map(Some).map_err(|e: FrameError| WireError::new(ErrorCode::BadRequest, e.to_string()))
+    recv.read_exact(&mut body)
+        .await
+        .map_err(|_| WireError::new(ErrorCode::BadRequest, "stream ended inside a frame"))?;
+    veil_wire::decode_body(&body)
+        .map(Some)
+        .map_err(|e: FrameError| WireError::new(ErrorCode::BadRequest, e.to_string()))
 }
 
 async fn write_frame<T: serde::Serialize>(send: &mut SendStream, v: &T) -> bool {
@@ -179,12 +186,24 @@ pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: Sen
 fn forbid_other_inbox(ctx: &ConnCtx, inbox: &veil_wire::InboxId) -> Result<(), WireError> {
     match ctx.identity() {
         Some(k) if veil_wire::inbox_id(&k) == *inbox => Ok(()),
-        Some(_) => Err(WireError::new(ErrorCode::Forbidden, "this inbox belongs to another identity: only its owner can list, fetch or delete it")),
-        None => Err(WireError::new(ErrorCode::Forbidden, "reading an inbox needs the connection to be authenticated as its owner")),
+        Some(_) => Err(WireError::new(
+            ErrorCode::Forbidden,
+            "this inbox belongs to another identity: only its owner can list, fetch or delete it",
+        )),
+        None => Err(WireError::new(
+            ErrorCode::Forbidden,
+            "reading an inbox needs the connection to be authenticated as its owner",
+        )),
     }
 }
 
-async fn dispatch(shared: &Shared, ctx: &ConnCtx, req: Request, send: &mut SendStream, recv: &mut RecvStream) -> Result<(), WireError> {
+async fn dispatch(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    req: Request,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+) -> Result<(), WireError> {
     let t = &shared.transfers;
     let resp = match req {
         Request::Ping => Response::Ok,
@@ -269,7 +288,13 @@ async fn send_data(send: &mut SendStream, b: Bytes) -> Result<(), WireError> {
     Ok(())
 }
 
-async fn mailbox(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream, nameplate: Option<u32>, side: veil_wire::Side) {
+async fn mailbox(
+    shared: Arc<Shared>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    nameplate: Option<u32>,
+    side: veil_wire::Side,
+) {
     let (member, mut rx) = match shared.rendezvous.open(nameplate, side) {
         Ok(x) => x,
         Err(e) => {

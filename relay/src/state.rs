@@ -45,7 +45,11 @@ pub struct TransferLimits {
 
 impl Default for TransferLimits {
     fn default() -> Self {
-        TransferLimits { max_transfer_bytes: 64 << 30, max_active_uploads: 1024, max_expire: Duration::from_secs(7 * 24 * 3600) }
+        TransferLimits {
+            max_transfer_bytes: 64 << 30,
+            max_active_uploads: 1024,
+            max_expire: Duration::from_secs(7 * 24 * 3600),
+        }
     }
 }
 
@@ -124,14 +128,23 @@ impl Transfers {
         }
         let raw = self.store.get(&key(tid, "meta")).await.map_err(storage)?;
         let Some(raw) = raw else {
-            return Err(err(ErrorCode::NotFound, "no such transfer (wrong code or ticket, or it expired and was deleted)"));
+            return Err(err(
+                ErrorCode::NotFound,
+                "no such transfer (wrong code or ticket, or it expired and was deleted)",
+            ));
         };
-        let meta: Meta = serde_json::from_slice(&raw).map_err(|_| err(ErrorCode::Internal, "corrupt transfer metadata"))?;
+        let meta: Meta =
+            serde_json::from_slice(&raw).map_err(|_| err(ErrorCode::Internal, "corrupt transfer metadata"))?;
         if meta.expires <= now() {
             return Err(err(ErrorCode::Expired, "this transfer has expired"));
         }
         let downloads = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
-        let l = Arc::new(Live { meta, notify: Notify::new(), bytes: AtomicU64::new(0), downloads: AtomicU32::new(downloads) });
+        let l = Arc::new(Live {
+            meta,
+            notify: Notify::new(),
+            bytes: AtomicU64::new(0),
+            downloads: AtomicU32::new(downloads),
+        });
         let mut map = self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?;
         Ok(map.entry(*tid).or_insert(l).clone())
     }
@@ -154,7 +167,10 @@ impl Transfers {
             self.metrics.reject("transfer_too_large");
             return Err(err(
                 ErrorCode::LimitExceeded,
-                format!("transfer of {size} bytes exceeds this relay's limit of {} bytes", self.limits.max_transfer_bytes),
+                format!(
+                    "transfer of {size} bytes exceeds this relay's limit of {} bytes",
+                    self.limits.max_transfer_bytes
+                ),
             ));
         }
         if expire_secs == 0 || expire_secs > self.limits.max_expire.as_secs() {
@@ -174,10 +190,14 @@ impl Transfers {
             let up = self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?;
             if up.len() >= self.limits.max_active_uploads {
                 self.metrics.reject("too_many_uploads");
-                return Err(err(ErrorCode::LimitExceeded, "the relay has too many uploads in progress; try again later"));
+                return Err(err(
+                    ErrorCode::LimitExceeded,
+                    "the relay has too many uploads in progress; try again later",
+                ));
             }
         }
-        let meta = Meta { owner, download, receipt, created: now(), expires: now() + expire_secs, max_downloads, size_hint };
+        let meta =
+            Meta { owner, download, receipt, created: now(), expires: now() + expire_secs, max_downloads, size_hint };
         let body = serde_json::to_vec(&meta).map_err(|_| err(ErrorCode::Internal, "encode"))?;
         if !self.store.put_new(&key(&tid, "meta"), Bytes::from(body)).await.map_err(storage)? {
             // Someone created it concurrently: accept only if it is ours.
@@ -188,7 +208,10 @@ impl Transfers {
             }
             return Ok(false);
         }
-        self.store.put(&format!("e/{}", tid_hex(&tid)), Bytes::from(meta.expires.to_string())).await.map_err(storage)?;
+        self.store
+            .put(&format!("e/{}", tid_hex(&tid)), Bytes::from(meta.expires.to_string()))
+            .await
+            .map_err(storage)?;
         self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.insert(tid);
         self.metrics.transfers_created.inc();
         Ok(true)
@@ -201,13 +224,22 @@ impl Transfers {
     }
 
     /// Store chunk `index` (durable before this returns).
-    pub async fn put_chunk(&self, tid: &TransferId, owner: &[u8; 32], index: u64, body: Bytes) -> Result<(), WireError> {
+    pub async fn put_chunk(
+        &self,
+        tid: &TransferId,
+        owner: &[u8; 32],
+        index: u64,
+        body: Bytes,
+    ) -> Result<(), WireError> {
         let l = self.live(tid).await?;
         check_cap(&l.meta.owner, owner, "owner")?;
         let total = l.bytes.fetch_add(body.len() as u64, Ordering::Relaxed) + body.len() as u64;
         if total > self.limits.max_transfer_bytes {
             self.metrics.reject("transfer_too_large");
-            return Err(err(ErrorCode::LimitExceeded, format!("transfer exceeds this relay's limit of {} bytes", self.limits.max_transfer_bytes)));
+            return Err(err(
+                ErrorCode::LimitExceeded,
+                format!("transfer exceeds this relay's limit of {} bytes", self.limits.max_transfer_bytes),
+            ));
         }
         let len = body.len() as u64;
         let t = std::time::Instant::now();
@@ -251,7 +283,8 @@ impl Transfers {
     async fn chunk_indices(&self, tid: &TransferId) -> Result<Vec<u64>, WireError> {
         let prefix = key(tid, "c/");
         let keys = self.store.list(&prefix).await.map_err(storage)?;
-        let mut v: Vec<u64> = keys.iter().filter_map(|k| u64::from_str_radix(k.strip_prefix(&prefix)?, 16).ok()).collect();
+        let mut v: Vec<u64> =
+            keys.iter().filter_map(|k| u64::from_str_radix(k.strip_prefix(&prefix)?, 16).ok()).collect();
         v.sort_unstable();
         Ok(v)
     }
@@ -291,7 +324,10 @@ impl Transfers {
             && l.downloads.load(Ordering::Relaxed) >= max
         {
             self.metrics.reject("download_limit");
-            return Err(err(ErrorCode::DownloadLimit, format!("this transfer was already downloaded {max} time(s), its limit")));
+            return Err(err(
+                ErrorCode::DownloadLimit,
+                format!("this transfer was already downloaded {max} time(s), its limit"),
+            ));
         }
         Ok(())
     }
@@ -306,7 +342,13 @@ impl Transfers {
     }
 
     /// Fetch chunk `index`, waiting for it up to `wait`.
-    pub async fn get_chunk(&self, tid: &TransferId, cap: &[u8; 32], index: u64, wait: Duration) -> Result<Bytes, WireError> {
+    pub async fn get_chunk(
+        &self,
+        tid: &TransferId,
+        cap: &[u8; 32],
+        index: u64,
+        wait: Duration,
+    ) -> Result<Bytes, WireError> {
         let l = self.live(tid).await?;
         self.check_download(&l, cap)?;
         let t = std::time::Instant::now();
@@ -384,7 +426,9 @@ impl Transfers {
             let Some(hex) = k.strip_prefix("e/") else { continue };
             let Some(tid) = parse_tid(hex) else { continue };
             let expired = match self.store.get(&k).await? {
-                Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()).is_none_or(|e| e <= now),
+                Some(b) => {
+                    std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()).is_none_or(|e| e <= now)
+                }
                 None => false,
             };
             if expired {

@@ -13,13 +13,30 @@ use veil_wire::{ErrorCode, Request, Response, auth_message, decode_frame, encode
 struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -55,7 +72,12 @@ async fn call(conn: &quinn::Connection, req: &Request, body: Option<&[u8]>) -> R
 
 async fn auth(conn: &quinn::Connection, sk: &SigningKey) -> Response {
     let Response::Challenge { nonce } = call(conn, &Request::AuthChallenge, None).await else { panic!("no challenge") };
-    call(conn, &Request::Auth { ed25519: sk.verifying_key().to_bytes(), signature: sk.sign(&auth_message(&nonce)).to_bytes() }, None).await
+    call(
+        conn,
+        &Request::Auth { ed25519: sk.verifying_key().to_bytes(), signature: sk.sign(&auth_message(&nonce)).to_bytes() },
+        None,
+    )
+    .await
 }
 
 fn code(r: &Response) -> Option<ErrorCode> {
@@ -66,7 +88,8 @@ fn code(r: &Response) -> Option<ErrorCode> {
 }
 
 async fn start(dir: &std::path::Path, allow: Option<std::path::PathBuf>) -> Server {
-    let mut config = Config { listen: "127.0.0.1:0".parse().unwrap(), http: None, data_dir: dir.to_path_buf(), ..Config::default() };
+    let mut config =
+        Config { listen: "127.0.0.1:0".parse().unwrap(), http: None, data_dir: dir.to_path_buf(), ..Config::default() };
     config.access.allow_file = allow;
     Server::spawn(config, Arc::new(veil_store::MemoryStore::new())).await.unwrap()
 }
@@ -80,7 +103,10 @@ async fn only_the_owner_lists_or_deletes_an_inbox() {
 
     // Anyone may leave an entry (even unauthenticated).
     let anon = connect(server.quic_addr).await;
-    assert_eq!(call(&anon, &Request::InboxPut { inbox: bob_inbox, expire_secs: 60, len: 5 }, Some(b"hello")).await, Response::Ok);
+    assert_eq!(
+        call(&anon, &Request::InboxPut { inbox: bob_inbox, expire_secs: 60, len: 5 }, Some(b"hello")).await,
+        Response::Ok
+    );
     let r = call(&anon, &Request::InboxList { inbox: bob_inbox, after: None }, None).await;
     assert_eq!(code(&r), Some(ErrorCode::Forbidden), "{r:?}");
     // Oversized entries are refused.
@@ -91,33 +117,51 @@ async fn only_the_owner_lists_or_deletes_an_inbox() {
     // Eve proves her own identity: still not Bob's inbox.
     let e = connect(server.quic_addr).await;
     assert_eq!(auth(&e, &eve).await, Response::Ok);
-    let Response::Error(err) = call(&e, &Request::InboxList { inbox: bob_inbox, after: None }, None).await else { panic!() };
+    let Response::Error(err) = call(&e, &Request::InboxList { inbox: bob_inbox, after: None }, None).await else {
+        panic!()
+    };
     assert_eq!(err.code, ErrorCode::Forbidden);
     assert!(err.message.contains("only its owner"), "{err}");
     // A signature for a stale nonce or someone else's key does not make her Bob.
     let Response::Challenge { nonce } = call(&e, &Request::AuthChallenge, None).await else { panic!() };
-    let forged = Request::Auth { ed25519: bob.verifying_key().to_bytes(), signature: eve.sign(&auth_message(&nonce)).to_bytes() };
+    let forged = Request::Auth {
+        ed25519: bob.verifying_key().to_bytes(),
+        signature: eve.sign(&auth_message(&nonce)).to_bytes(),
+    };
     assert_eq!(code(&call(&e, &forged, None).await), Some(ErrorCode::Forbidden));
 
     // Bob lists and sees the entry; Eve cannot delete it; Bob can.
     let b = connect(server.quic_addr).await;
     assert_eq!(auth(&b, &bob).await, Response::Ok);
-    let Response::Inbox { entries, more } = call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await else { panic!() };
+    let Response::Inbox { entries, more } = call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await
+    else {
+        panic!()
+    };
     assert!(!more);
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].sealed, b"hello");
     let del = Request::InboxDelete { inbox: bob_inbox, entry: entries[0].id };
     assert_eq!(code(&call(&e, &del, None).await), Some(ErrorCode::Forbidden));
     assert_eq!(code(&call(&anon, &del, None).await), Some(ErrorCode::Forbidden));
-    let Response::Inbox { entries: still, .. } = call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await else { panic!() };
+    let Response::Inbox { entries: still, .. } =
+        call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await
+    else {
+        panic!()
+    };
     assert_eq!(still.len(), 1);
     assert_eq!(call(&b, &del, None).await, Response::Ok);
-    let Response::Inbox { entries, .. } = call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await else { panic!() };
+    let Response::Inbox { entries, .. } = call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await
+    else {
+        panic!()
+    };
     assert!(entries.is_empty());
 
     // Authentication is per connection: a new connection starts anonymous.
     let b2 = connect(server.quic_addr).await;
-    assert_eq!(code(&call(&b2, &Request::InboxList { inbox: bob_inbox, after: None }, None).await), Some(ErrorCode::Forbidden));
+    assert_eq!(
+        code(&call(&b2, &Request::InboxList { inbox: bob_inbox, after: None }, None).await),
+        Some(ErrorCode::Forbidden)
+    );
     server.shutdown().await;
 }
 
@@ -134,7 +178,9 @@ async fn listing_pages_through_many_entries() {
     assert_eq!(auth(&c, &bob).await, Response::Ok);
     let (mut all, mut after) = (Vec::new(), None);
     loop {
-        let Response::Inbox { entries, more } = call(&c, &Request::InboxList { inbox, after }, None).await else { panic!() };
+        let Response::Inbox { entries, more } = call(&c, &Request::InboxList { inbox, after }, None).await else {
+            panic!()
+        };
         assert!(entries.len() <= veil_wire::MAX_INBOX_LIST);
         after = entries.last().map(|e| e.id);
         all.extend(entries);

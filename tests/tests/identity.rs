@@ -66,7 +66,11 @@ fn receive_inbox(u: &User, out: &Path, relay: &RelayProc, extra: &[&str]) -> Out
 }
 
 fn inbox_files(relay: &RelayProc) -> Vec<PathBuf> {
-    relay.store_files().into_iter().filter(|p| p.strip_prefix(relay.data.join("store")).is_ok_and(|r| r.starts_with("i"))).collect()
+    relay
+        .store_files()
+        .into_iter()
+        .filter(|p| p.strip_prefix(relay.data.join("store")).is_ok_and(|r| r.starts_with("i")))
+        .collect()
 }
 
 fn inbox_hex(identity: &str) -> String {
@@ -77,10 +81,19 @@ fn inbox_hex(identity: &str) -> String {
 fn derivation_is_deterministic_and_matches_the_format_vector() {
     let t = tempfile::tempdir().unwrap();
     let relay = RelayProc::start(&t.path().join("relay"));
-    let vectors: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/veil-format/vectors/identity.json")).unwrap())
-            .unwrap();
-    let case = vectors["cases"].as_array().unwrap().iter().find(|c| c["in"]["kind"] == "identity" && c["in"]["kdf_version"] == 1).unwrap();
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/veil-format/vectors/identity.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let case = vectors["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["in"]["kind"] == "identity" && c["in"]["kdf_version"] == 1)
+        .unwrap();
     let (pass, handle) = (case["in"]["passphrase"].as_str().unwrap(), case["in"]["handle"].as_str().unwrap());
     let a = new_identity(t.path(), "one", handle, pass, &relay);
     let b = new_identity(t.path(), "two", handle, pass, &relay);
@@ -214,7 +227,13 @@ fn tampered_sealed_key_and_wrong_recipient_are_rejected_and_changed_key_warns() 
     assert!(err.contains("WARNING: THE IDENTITY OF YOUR CONTACT alice HAS CHANGED"), "{err}");
     assert!(err.contains("--accept-changed-key"), "{err}");
     assert!(!out.join("secret.txt").exists(), "--yes alone does not accept a changed key");
-    assert_eq!(inbox_files(&relay).iter().filter(|p| p.starts_with(relay.data.join("store/i").join(inbox_hex(&bob.identity)))).count(), 1);
+    assert_eq!(
+        inbox_files(&relay)
+            .iter()
+            .filter(|p| p.starts_with(relay.data.join("store/i").join(inbox_hex(&bob.identity))))
+            .count(),
+        1
+    );
     let o = receive_inbox(&bob, &out, &relay, &["--accept-changed-key"]);
     ok(&o);
     assert_eq!(std::fs::read(out.join("secret.txt")).unwrap(), b"for bob only");
@@ -284,7 +303,10 @@ fn quotas_refuse_clearly_and_lose_nothing() {
     };
     let first = link(&alice.home, &src);
     ok(&first);
-    let ticket = serde_json::from_str::<serde_json::Value>(stdout(&first).lines().next().unwrap()).unwrap()["ticket"].as_str().unwrap().to_string();
+    let ticket = serde_json::from_str::<serde_json::Value>(stdout(&first).lines().next().unwrap()).unwrap()["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let o = link(&alice.home, &src);
     assert!(!o.status.success() && stderr(&o).contains("--quota-bytes"), "{}", text(&o));
     let small = t.path().join("small.txt");
@@ -364,7 +386,10 @@ fn passphrase_never_appears_in_ps_logs_or_errors() {
     ok(&o);
     outputs.push(text(&o));
     let mut c = veil_at(&bob.home, &relay);
-    c.args(["receive", "--yes", "--out"]).arg(t.path().join("out")).env("VEIL_PASSPHRASE", MARKER).env("VEIL_LOG", "trace");
+    c.args(["receive", "--yes", "--out"])
+        .arg(t.path().join("out"))
+        .env("VEIL_PASSPHRASE", MARKER)
+        .env("VEIL_LOG", "trace");
     let o = run(c);
     ok(&o);
     outputs.push(text(&o));
@@ -387,7 +412,8 @@ fn passphrase_never_appears_in_ps_logs_or_errors() {
     }
     let log = std::fs::read_to_string(&relay.stderr_path).unwrap();
     assert!(!log.contains(MARKER));
-    for f in relay.store_files().into_iter().chain(std::fs::read_dir(&alice.home).unwrap().flatten().map(|e| e.path())) {
+    for f in relay.store_files().into_iter().chain(std::fs::read_dir(&alice.home).unwrap().flatten().map(|e| e.path()))
+    {
         if f.is_file() {
             assert!(!String::from_utf8_lossy(&std::fs::read(&f).unwrap()).contains(MARKER), "{}", f.display());
         }

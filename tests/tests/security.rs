@@ -6,7 +6,9 @@ use common::*;
 use ed25519_dalek::Signer;
 use veil_format::identity::Identity;
 use veil_format::kdf::{CTX_MANIFEST, derive};
-use veil_format::manifest::{ContentKind, Entry, EntryKind, MANIFEST_MAGIC, MANIFEST_VERSION, Manifest, SignedManifest};
+use veil_format::manifest::{
+    ContentKind, Entry, EntryKind, MANIFEST_MAGIC, MANIFEST_VERSION, Manifest, SignedManifest,
+};
 use veil_format::ticket::Ticket;
 
 /// Seal a manifest without validating it, as a malicious sender would.
@@ -49,14 +51,27 @@ fn crafted_manifest_with_escaping_names_writes_nothing_outside() {
     let out = outer.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let escape = outer.join("escape.txt");
-    for evil in ["../escape.txt", "/tmp/veil-escape-test.txt", "a/../../escape.txt", "C:\\escape.txt", "nul", "x\u{1b}]0;title\u{7}"] {
+    for evil in [
+        "../escape.txt",
+        "/tmp/veil-escape-test.txt",
+        "a/../../escape.txt",
+        "C:\\escape.txt",
+        "nul",
+        "x\u{1b}]0;title\u{7}",
+    ] {
         let m = Manifest {
             transfer_id: tid,
             content: ContentKind::Files,
             chunk_size: 1 << 20,
             total_size: 5,
             chunk_count: 1,
-            entries: vec![Entry { path: evil.to_string(), kind: EntryKind::File, size: 5, mode: 0o644, hash: *blake3::hash(b"pwned").as_bytes() }],
+            entries: vec![Entry {
+                path: evil.to_string(),
+                kind: EntryKind::File,
+                size: 5,
+                mode: 0o644,
+                hash: *blake3::hash(b"pwned").as_bytes(),
+            }],
         };
         std::fs::write(&manifest_path, craft(&m, &key)).unwrap();
         let mut r = veil(&t.path().join("hr"), &relay);

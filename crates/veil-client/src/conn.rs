@@ -69,7 +69,9 @@ impl ServerCertVerifier for PinVerifier {
             *s = Some(fp.clone());
         }
         match &self.expected {
-            Some(e) if *e != fp => Err(rustls::Error::General("relay certificate does not match the pinned fingerprint".into())),
+            Some(e) if *e != fp => {
+                Err(rustls::Error::General("relay certificate does not match the pinned fingerprint".into()))
+            }
             _ => Ok(ServerCertVerified::assertion()),
         }
     }
@@ -99,7 +101,11 @@ impl ServerCertVerifier for PinVerifier {
 
 /// How long to keep retrying after the connection breaks.
 fn retry_budget() -> Duration {
-    std::env::var("VEIL_RETRY_SECS").ok().and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(Duration::from_secs(30))
+    std::env::var("VEIL_RETRY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(30))
 }
 
 /// A connection to one relay, re-established on demand.
@@ -150,7 +156,8 @@ impl Relay {
             .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
         tls.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
-        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let crypto =
+            quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let mut client_cfg = quinn::ClientConfig::new(Arc::new(crypto));
         let mut t = quinn::TransportConfig::default();
         t.stream_receive_window((16u32 << 20).into());
@@ -165,11 +172,21 @@ impl Relay {
         t.mtu_discovery_config(Some(mtu));
         client_cfg.transport_config(Arc::new(t));
         let remote = resolve(&addr.hostport)?;
-        let bind: SocketAddr = if remote.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+        let bind: SocketAddr =
+            if remote.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
         let socket = udp_socket(bind).map_err(|e| ClientError::io("binding", "udp socket", e))?;
-        let endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, Arc::new(quinn::TokioRuntime))
-            .map_err(|e| ClientError::io("starting", "QUIC endpoint", e))?;
-        let relay = Arc::new(Relay { addr, home, endpoint, verifier, client_cfg, conn: tokio::sync::Mutex::new(None), identity });
+        let endpoint =
+            quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, Arc::new(quinn::TokioRuntime))
+                .map_err(|e| ClientError::io("starting", "QUIC endpoint", e))?;
+        let relay = Arc::new(Relay {
+            addr,
+            home,
+            endpoint,
+            verifier,
+            client_cfg,
+            conn: tokio::sync::Mutex::new(None),
+            identity,
+        });
         relay.connection().await?;
         Ok(relay)
     }
@@ -216,7 +233,8 @@ impl Relay {
                 Ok(c)
             }
             Ok(Err(e)) => {
-                if let (Some(old), Some(new)) = (self.verifier.expected.clone(), self.verifier.seen.lock().ok().and_then(|s| s.clone()))
+                if let (Some(old), Some(new)) =
+                    (self.verifier.expected.clone(), self.verifier.seen.lock().ok().and_then(|s| s.clone()))
                     && old != new
                 {
                     return Err(ClientError::CertificateChanged {
@@ -228,7 +246,9 @@ impl Relay {
                 }
                 Err(ClientError::Connect { addr: self.addr.hostport.clone(), reason: e.to_string() })
             }
-            Err(_) => Err(ClientError::Connect { addr: self.addr.hostport.clone(), reason: "no answer within 10 s".into() }),
+            Err(_) => {
+                Err(ClientError::Connect { addr: self.addr.hostport.clone(), reason: "no answer within 10 s".into() })
+            }
         }
     }
 
@@ -308,7 +328,8 @@ impl Relay {
     pub async fn mailbox(&self, nameplate: Option<u32>, side: Side) -> Result<Mailbox> {
         let conn = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame = encode_frame(&Request::Mailbox { nameplate, side }).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame =
+            encode_frame(&Request::Mailbox { nameplate, side }).map_err(|e| ClientError::Protocol(e.to_string()))?;
         send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         match read_frame::<Response>(&mut recv).await? {
             Some(Response::MailboxOpened { nameplate }) => Ok(Mailbox { nameplate, send, recv }),
@@ -380,7 +401,8 @@ async fn exchange(conn: &quinn::Connection, req: &Request, body: Option<Bytes>) 
         let _ = send.write_chunk(b).await;
     }
     let _ = send.finish();
-    let resp: Response = read_frame(&mut recv).await?.ok_or_else(|| ClientError::Transport("relay closed the stream".into()))?;
+    let resp: Response =
+        read_frame(&mut recv).await?.ok_or_else(|| ClientError::Transport("relay closed the stream".into()))?;
     if let Response::Data { len } = resp {
         let mut buf = BytesMut::zeroed(len as usize);
         recv.read_exact(&mut buf).await.map_err(|e| ClientError::Transport(e.to_string()))?;

@@ -95,7 +95,10 @@ impl Contacts {
 
     /// The contact whose signing key is `ed25519`.
     pub fn by_key(&self, ed25519: &[u8; 32]) -> Option<&str> {
-        self.contacts.iter().find(|(_, s)| PublicIdentity::decode(s).is_ok_and(|p| p.ed25519 == *ed25519)).map(|(n, _)| n.as_str())
+        self.contacts
+            .iter()
+            .find(|(_, s)| PublicIdentity::decode(s).is_ok_and(|p| p.ed25519 == *ed25519))
+            .map(|(n, _)| n.as_str())
     }
 
     /// All contacts, sorted by name.
@@ -110,7 +113,10 @@ impl Contacts {
             return Ok(PublicIdentity::decode(t)?);
         }
         self.get(t).ok_or_else(|| {
-            ClientError::Usage(format!("{} is not one of your contacts (`veil contacts list`), nor an identity string", escape_text(t)))
+            ClientError::Usage(format!(
+                "{} is not one of your contacts (`veil contacts list`), nor an identity string",
+                escape_text(t)
+            ))
         })
     }
 
@@ -122,7 +128,11 @@ impl Contacts {
         if let Some(c) = claimed
             && let Some(known) = self.get(c)
         {
-            return SenderStatus::ChangedKey { name: normalize_handle(c), known: known.fingerprint(), presented: fingerprint_of(signer) };
+            return SenderStatus::ChangedKey {
+                name: normalize_handle(c),
+                known: known.fingerprint(),
+                presented: fingerprint_of(signer),
+            };
         }
         SenderStatus::Unknown { claimed: claimed.map(str::to_string) }
     }

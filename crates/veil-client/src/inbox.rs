@@ -38,7 +38,9 @@ pub struct InboxItem {
 
 /// The identity the relay connection is authenticated as.
 fn me(relay: &Relay) -> Result<&Identity> {
-    relay.identity().ok_or_else(|| ClientError::Usage("the inbox needs an identity: run `veil identity new` first".into()))
+    relay
+        .identity()
+        .ok_or_else(|| ClientError::Usage("the inbox needs an identity: run `veil identity new` first".into()))
 }
 
 /// List and open everything in our inbox, oldest first.

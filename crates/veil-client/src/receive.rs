@@ -126,9 +126,12 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
     let (tid, key) = match (prior, &opts.from) {
         (_, ReceiveFrom::Inbox { tid, key, .. }) => (*tid, key.clone()),
         (Some(s), _) => {
-            let tid = TransferId::from_hex(&s.tid).ok_or_else(|| ClientError::Protocol("corrupt receive state".into()))?;
-            let kb: [u8; 32] =
-                hex::decode(&s.key).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| ClientError::Protocol("corrupt receive state".into()))?;
+            let tid =
+                TransferId::from_hex(&s.tid).ok_or_else(|| ClientError::Protocol("corrupt receive state".into()))?;
+            let kb: [u8; 32] = hex::decode(&s.key)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| ClientError::Protocol("corrupt receive state".into()))?;
             (tid, ContentKey::from_bytes(kb))
         }
         (None, ReceiveFrom::Ticket(t, pw)) => {
@@ -162,7 +165,13 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
         return Err(ClientError::Format(veil_format::FormatError::BadSignature));
     }
     let status = Contacts::load(&opts.home)?.classify(&signer, sender_name.as_deref());
-    let offer = Offer { sender: fingerprint_of(&signer), sender_key: signer, sender_name, status: status.clone(), manifest: manifest.clone() };
+    let offer = Offer {
+        sender: fingerprint_of(&signer),
+        sender_key: signer,
+        sender_name,
+        status: status.clone(),
+        manifest: manifest.clone(),
+    };
     events(Event::Offer {
         sender: offer.sender.clone(),
         status,
@@ -225,11 +234,15 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
         let (relay, plan, key, wait) = (relay.clone(), plan.clone(), key.clone(), opts.wait);
         set.spawn(async move {
             let _permit = permit;
-            let sealed = fetch(&relay, &Request::GetChunk { tid: tid.0, download, index: i, wait_secs: 30 }, wait).await?;
+            let sealed =
+                fetch(&relay, &Request::GetChunk { tid: tid.0, download, index: i, wait_secs: 30 }, wait).await?;
             tokio::task::spawn_blocking(move || -> Result<()> {
                 let plain = chunk::open_chunk(&key, &tid, i, i + 1 == count, &sealed)?;
                 if plain.len() as u64 != chunk_len(i, cs, total) {
-                    return Err(ClientError::Format(veil_format::FormatError::Malformed { what: "chunk", reason: "wrong length" }));
+                    return Err(ClientError::Format(veil_format::FormatError::Malformed {
+                        what: "chunk",
+                        reason: "wrong length",
+                    }));
                 }
                 plan.write(i * cs, &plain)
             })
@@ -262,17 +275,25 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
     let written = match manifest.content {
         ContentKind::Files => {
             let m2 = manifest.clone();
-            tokio::task::spawn_blocking(move || plan.finish(&m2)).await.map_err(|e| ClientError::Protocol(e.to_string()))??
+            tokio::task::spawn_blocking(move || plan.finish(&m2))
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))??
         }
         ContentKind::Text => {
-            let p = plan.single_temp().map(PathBuf::from).ok_or_else(|| ClientError::Protocol("empty text transfer".into()))?;
+            let p = plan
+                .single_temp()
+                .map(PathBuf::from)
+                .ok_or_else(|| ClientError::Protocol("empty text transfer".into()))?;
             let t = std::fs::read(&p).map_err(|e| ClientError::io("reading", &p, e))?;
             text = Some(String::from_utf8_lossy(&t).into_owned());
             let _ = std::fs::remove_dir_all(&part_dir);
             Vec::new()
         }
         ContentKind::Stdin => {
-            let p = plan.single_temp().map(PathBuf::from).ok_or_else(|| ClientError::Protocol("empty stdin transfer".into()))?;
+            let p = plan
+                .single_temp()
+                .map(PathBuf::from)
+                .ok_or_else(|| ClientError::Protocol("empty stdin transfer".into()))?;
             let r = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                 let mut f = std::fs::File::open(&p)?;
                 let mut out = std::io::stdout().lock();
@@ -303,7 +324,9 @@ async fn fetch(relay: &Relay, req: &Request, wait: Duration) -> Result<bytes::By
     loop {
         match relay.request(req, None).await? {
             (Response::Data { .. }, Some(b)) => return Ok(b),
-            (Response::Error(e), _) if e.code == ErrorCode::Timeout && tokio::time::Instant::now() < deadline => continue,
+            (Response::Error(e), _) if e.code == ErrorCode::Timeout && tokio::time::Instant::now() < deadline => {
+                continue;
+            }
             (Response::Error(e), _) => return Err(ClientError::Relay(e)),
             _ => return Err(ClientError::Protocol("unexpected answer".into())),
         }

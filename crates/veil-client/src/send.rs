@@ -110,7 +110,8 @@ fn spool(home: &Home, input: &SendInput) -> Result<Option<(PathBuf, ContentKind,
         }
         SendInput::Stdin => {
             let mut f = std::fs::File::create(&p).map_err(|e| ClientError::io("writing", &p, e))?;
-            std::io::copy(&mut std::io::stdin().lock(), &mut f).map_err(|e| ClientError::io("reading", "standard input", e))?;
+            std::io::copy(&mut std::io::stdin().lock(), &mut f)
+                .map_err(|e| ClientError::io("reading", "standard input", e))?;
             Ok(Some((p, ContentKind::Stdin, "stdin".into())))
         }
     }
@@ -133,7 +134,13 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
         (_, Some((p, kind, name))) => {
             let meta = std::fs::metadata(p).map_err(|e| ClientError::io("reading", p, e))?;
             let e = SourceEntry {
-                entry: Entry { path: name.clone(), kind: EntryKind::File, size: meta.len(), mode: 0o644, hash: [0; 32] },
+                entry: Entry {
+                    path: name.clone(),
+                    kind: EntryKind::File,
+                    size: meta.len(),
+                    mode: 0o644,
+                    hash: [0; 32],
+                },
                 local: Some(p.clone()),
                 mtime: 0,
             };
@@ -146,7 +153,8 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
     }
 
     // Resume: the same inputs, mode and relay continue the same transfer.
-    let state_name = if spooled.is_none() { Some(format!("sends/{}.json", state_key(&relay, &opts, &entries))) } else { None };
+    let state_name =
+        if spooled.is_none() { Some(format!("sends/{}.json", state_key(&relay, &opts, &entries))) } else { None };
     let prior: Option<SendState> = match &state_name {
         Some(n) => opts.home.read_json(n)?,
         None => None,
@@ -154,7 +162,10 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
     let (tid, key, delivered) = match &prior {
         Some(s) => {
             let tid = TransferId::from_hex(&s.tid).ok_or_else(|| ClientError::Protocol("corrupt send state".into()))?;
-            let kb: [u8; 32] = hex::decode(&s.key).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| ClientError::Protocol("corrupt send state".into()))?;
+            let kb: [u8; 32] = hex::decode(&s.key)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| ClientError::Protocol("corrupt send state".into()))?;
             (tid, ContentKey::from_bytes(kb), s.delivered)
         }
         None => (TransferId::random(), ContentKey::random(), false),
@@ -195,7 +206,9 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
             let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), veil_wire::Side::Sender).await?;
             let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
             if code.is_short() {
-                events(Event::Warning { message: "this code is short: anyone who guesses it first gets the file".into() });
+                events(Event::Warning {
+                    message: "this code is short: anyone who guesses it first gets the file".into(),
+                });
             }
             events(Event::Code { code: code.reveal() });
             let (tid2, key2, ev) = (tid, key.clone(), events.clone());
@@ -221,7 +234,8 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
     let upload = upload(&relay, &opts, &mut entries, content, &tid, &key, &caps, &events);
     let verifier = match pake_task {
         Some(task) => {
-            let (up, pk) = tokio::join!(upload, async { task.await.map_err(|e| ClientError::Protocol(e.to_string()))? });
+            let (up, pk) =
+                tokio::join!(upload, async { task.await.map_err(|e| ClientError::Protocol(e.to_string()))? });
             match pk {
                 Ok(v) => {
                     save(true)?;
@@ -246,7 +260,12 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
                     let sealed = veil_format::sealed::seal_to(recipient, opts.signer.signing_key(), &tid, &key)?;
                     let len = sealed.len() as u32;
                     let inbox = veil_wire::inbox_id(&recipient.ed25519);
-                    relay.call(&Request::InboxPut { inbox, expire_secs: opts.expire.as_secs().max(1), len }, Some(Bytes::from(sealed))).await?;
+                    relay
+                        .call(
+                            &Request::InboxPut { inbox, expire_secs: opts.expire.as_secs().max(1), len },
+                            Some(Bytes::from(sealed)),
+                        )
+                        .await?;
                     save(true)?;
                 }
                 events(Event::Delivered { recipient: recipient.fingerprint() });
@@ -259,7 +278,11 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
         opts.home.remove(n);
     }
     let total: u64 = entries.iter().map(|e| e.entry.size).sum();
-    events(Event::Done { bytes: total, files: entries.iter().map(|e| e.entry.path.clone()).collect(), seconds: started.elapsed().as_secs_f64() });
+    events(Event::Done {
+        bytes: total,
+        files: entries.iter().map(|e| e.entry.path.clone()).collect(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
     Ok(SendOutcome { tid, bytes: total })
 }
 
@@ -311,7 +334,8 @@ async fn upload(
         SendMode::To { recipient } => Some(recipient.x25519),
         _ => None,
     };
-    let sealed_manifest = manifest.seal_named(key, opts.signer.signing_key(), recipient, opts.sender_name.as_deref())?;
+    let sealed_manifest =
+        manifest.seal_named(key, opts.signer.signing_key(), recipient, opts.sender_name.as_deref())?;
     let status = match relay.call(&Request::Status { tid: tid.0, cap: owner }, None).await? {
         (Response::Status(s), _) => s,
         _ => return Err(ClientError::Protocol("unexpected answer to status".into())),
@@ -342,7 +366,8 @@ async fn upload(
         while let Some(r) = set.try_join_next() {
             r.map_err(|e| ClientError::Protocol(e.to_string()))??;
         }
-        let (relay, reader, key, tid, done, events) = (relay.clone(), reader.clone(), key.clone(), *tid, done.clone(), events.clone());
+        let (relay, reader, key, tid, done, events) =
+            (relay.clone(), reader.clone(), key.clone(), *tid, done.clone(), events.clone());
         set.spawn(async move {
             let _permit = permit;
             let len = chunk_len(i, cs, total);
@@ -353,7 +378,9 @@ async fn upload(
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))??;
             let blen = sealed.len() as u32;
-            relay.call(&Request::PutChunk { tid: tid.0, owner, index: i, len: blen }, Some(Bytes::from(sealed))).await?;
+            relay
+                .call(&Request::PutChunk { tid: tid.0, owner, index: i, len: blen }, Some(Bytes::from(sealed)))
+                .await?;
             let d = done.fetch_add(len, Ordering::Relaxed) + len;
             events(Event::Progress { done: d, total });
             Ok::<(), ClientError>(())

@@ -101,7 +101,10 @@ pub const MAX_SENDER_NAME: usize = 128;
 /// Check a sender name: 1..=[`MAX_SENDER_NAME`] bytes, no control characters.
 pub fn validate_sender_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_SENDER_NAME || name.chars().any(char::is_control) {
-        return Err(FormatError::Malformed { what: "manifest", reason: "sender name empty, too long or with control characters" });
+        return Err(FormatError::Malformed {
+            what: "manifest",
+            reason: "sender name empty, too long or with control characters",
+        });
     }
     Ok(())
 }
@@ -131,12 +134,18 @@ pub struct VerifiedManifest {
 impl Manifest {
     /// Build a manifest, computing chunk count and total size.
     pub fn new(transfer_id: TransferId, content: ContentKind, chunk_size: u32, entries: Vec<Entry>) -> Result<Self> {
-        let total_size = entries.iter().try_fold(0u64, |acc, e| acc.checked_add(e.size)).ok_or(FormatError::TooLarge {
-            what: "transfer",
-            size: u64::MAX,
-            limit: MAX_TOTAL_SIZE,
-        })?;
-        let m = Manifest { transfer_id, content, chunk_size, total_size, chunk_count: chunk_count(total_size, chunk_size), entries };
+        let total_size = entries
+            .iter()
+            .try_fold(0u64, |acc, e| acc.checked_add(e.size))
+            .ok_or(FormatError::TooLarge { what: "transfer", size: u64::MAX, limit: MAX_TOTAL_SIZE })?;
+        let m = Manifest {
+            transfer_id,
+            content,
+            chunk_size,
+            total_size,
+            chunk_count: chunk_count(total_size, chunk_size),
+            entries,
+        };
         m.validate()?;
         Ok(m)
     }
@@ -150,7 +159,11 @@ impl Manifest {
             return Err(FormatError::TooLarge { what: "transfer", size: self.total_size, limit: MAX_TOTAL_SIZE });
         }
         if self.entries.len() > MAX_ENTRIES {
-            return Err(FormatError::TooLarge { what: "entry list", size: self.entries.len() as u64, limit: MAX_ENTRIES as u64 });
+            return Err(FormatError::TooLarge {
+                what: "entry list",
+                size: self.entries.len() as u64,
+                limit: MAX_ENTRIES as u64,
+            });
         }
         let mut sum = 0u64;
         let mut seen = std::collections::HashSet::new();
@@ -165,7 +178,10 @@ impl Manifest {
             let mut prefix = String::new();
             for comp in folded.split('/') {
                 if !prefix.is_empty() && files.contains(&prefix) {
-                    return Err(FormatError::UnsafeName { name: escape_text(&e.path), reason: "path goes through a file" });
+                    return Err(FormatError::UnsafeName {
+                        name: escape_text(&e.path),
+                        reason: "path goes through a file",
+                    });
                 }
                 if !prefix.is_empty() {
                     prefix.push('/');
@@ -181,7 +197,8 @@ impl Manifest {
                 }
                 EntryKind::Dir => {}
             }
-            sum = sum.checked_add(e.size).ok_or(FormatError::Malformed { what: "manifest", reason: "sizes overflow" })?;
+            sum =
+                sum.checked_add(e.size).ok_or(FormatError::Malformed { what: "manifest", reason: "sizes overflow" })?;
         }
         if sum != self.total_size {
             return Err(FormatError::Malformed { what: "manifest", reason: "total size does not match entries" });
@@ -203,17 +220,26 @@ impl Manifest {
     }
 
     /// [`Manifest::seal`] carrying the sender's handle, covered by the signature.
-    pub fn seal_named(&self, key: &ContentKey, signer: &SigningKey, recipient: Option<[u8; 32]>, sender_name: Option<&str>) -> Result<Vec<u8>> {
+    pub fn seal_named(
+        &self,
+        key: &ContentKey,
+        signer: &SigningKey,
+        recipient: Option<[u8; 32]>,
+        sender_name: Option<&str>,
+    ) -> Result<Vec<u8>> {
         self.validate()?;
         if let Some(n) = sender_name {
             validate_sender_name(n)?;
         }
         let sender_name = sender_name.map(str::to_string);
-        let body = postcard::to_allocvec(self).map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
+        let body = postcard::to_allocvec(self)
+            .map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
         let msg = signed_message(&self.transfer_id, recipient.as_ref(), sender_name.as_deref(), &body)?;
         let signature = signer.sign(&msg).to_bytes();
-        let signed = SignedManifest { signer: signer.verifying_key().to_bytes(), recipient, signature, body, sender_name };
-        let plain = postcard::to_allocvec(&signed).map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
+        let signed =
+            SignedManifest { signer: signer.verifying_key().to_bytes(), recipient, signature, body, sender_name };
+        let plain = postcard::to_allocvec(&signed)
+            .map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
         let mk = derive(key, 0, CTX_MANIFEST);
         let mut out = Vec::with_capacity(plain.len() + 64);
         out.extend_from_slice(MANIFEST_MAGIC);
@@ -224,9 +250,18 @@ impl Manifest {
 
     /// Decrypt, verify the signature and validate. `recipient` is our X25519 key in
     /// identity mode (a manifest signed for someone else is rejected).
-    pub fn open(sealed: &[u8], key: &ContentKey, tid: &TransferId, recipient: Option<[u8; 32]>) -> Result<VerifiedManifest> {
+    pub fn open(
+        sealed: &[u8],
+        key: &ContentKey,
+        tid: &TransferId,
+        recipient: Option<[u8; 32]>,
+    ) -> Result<VerifiedManifest> {
         if sealed.len() > MAX_MANIFEST_LEN {
-            return Err(FormatError::TooLarge { what: "manifest", size: sealed.len() as u64, limit: MAX_MANIFEST_LEN as u64 });
+            return Err(FormatError::TooLarge {
+                what: "manifest",
+                size: sealed.len() as u64,
+                limit: MAX_MANIFEST_LEN as u64,
+            });
         }
         if sealed.len() < 5 {
             return Err(FormatError::Truncated { what: "manifest", need: 5, have: sealed.len() });
@@ -239,16 +274,16 @@ impl Manifest {
         }
         let mk = derive(key, 0, CTX_MANIFEST);
         let plain = envelope_open(&mk, &manifest_ad(tid), &sealed[5..])?;
-        let signed: SignedManifest =
-            postcard::from_bytes(&plain).map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
+        let signed: SignedManifest = postcard::from_bytes(&plain)
+            .map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
         if signed.recipient != recipient {
             return Err(FormatError::BadSignature);
         }
         let vk = VerifyingKey::from_bytes(&signed.signer).map_err(|_| FormatError::BadSignature)?;
         let msg = signed_message(tid, signed.recipient.as_ref(), signed.sender_name.as_deref(), &signed.body)?;
         vk.verify_strict(&msg, &Signature::from_bytes(&signed.signature)).map_err(|_| FormatError::BadSignature)?;
-        let manifest: Manifest =
-            postcard::from_bytes(&signed.body).map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
+        let manifest: Manifest = postcard::from_bytes(&signed.body)
+            .map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
         if manifest.transfer_id != *tid {
             return Err(FormatError::Malformed { what: "manifest", reason: "belongs to another transfer" });
         }
@@ -281,8 +316,14 @@ fn manifest_ad(tid: &TransferId) -> Vec<u8> {
     ad
 }
 
-fn signed_message(tid: &TransferId, recipient: Option<&[u8; 32]>, sender_name: Option<&str>, body: &[u8]) -> Result<Vec<u8>> {
-    let name = postcard::to_allocvec(&sender_name).map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
+fn signed_message(
+    tid: &TransferId,
+    recipient: Option<&[u8; 32]>,
+    sender_name: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>> {
+    let name = postcard::to_allocvec(&sender_name)
+        .map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
     let mut m = Vec::with_capacity(SIG_DOMAIN.len() + 48 + name.len() + body.len());
     m.extend_from_slice(SIG_DOMAIN);
     m.extend_from_slice(&tid.0);

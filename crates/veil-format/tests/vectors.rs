@@ -40,17 +40,12 @@ fn writing() -> bool {
 /// when writing (with their `name`), `compute` maps one case's inputs to its outputs and
 /// checks openings as it goes.
 fn run(file: &str, description: &str, cases: Vec<Value>, compute: fn(&Value) -> Outputs) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("vectors")
-        .join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors").join(file);
     if writing() {
         let cases: Vec<Value> = cases
             .into_iter()
             .map(|mut input| {
-                let name = input
-                    .as_object_mut()
-                    .and_then(|m| m.remove("name"))
-                    .expect("every case has a name");
+                let name = input.as_object_mut().and_then(|m| m.remove("name")).expect("every case has a name");
                 let out = compute(&input);
                 json!({ "case": name, "in": input, "out": out })
             })
@@ -58,12 +53,8 @@ fn run(file: &str, description: &str, cases: Vec<Value>, compute: fn(&Value) -> 
         let doc = json!({ "description": description, "cases": cases });
         std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
     }
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (regenerate with VEIL_WRITE_VECTORS=1)",
-            path.display()
-        )
-    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (regenerate with VEIL_WRITE_VECTORS=1)", path.display()));
     let doc: Value = serde_json::from_str(&text).unwrap();
     let cases = doc["cases"].as_array().expect("a cases array");
     assert!(!cases.is_empty(), "{file} has no cases");
@@ -72,17 +63,9 @@ fn run(file: &str, description: &str, cases: Vec<Value>, compute: fn(&Value) -> 
         let expected = case["out"].as_object().expect("every case has outputs");
         let got = compute(&case["in"]);
         for (k, v) in &got {
-            assert_eq!(
-                expected.get(k),
-                Some(v),
-                "{file}, case {name:?}: output {k:?} differs"
-            );
+            assert_eq!(expected.get(k), Some(v), "{file}, case {name:?}: output {k:?} differs");
         }
-        assert_eq!(
-            expected.len(),
-            got.len(),
-            "{file}, case {name:?}: stale outputs in the file"
-        );
+        assert_eq!(expected.len(), got.len(), "{file}, case {name:?}: stale outputs in the file");
     }
 }
 
@@ -97,27 +80,19 @@ fn field<'a>(c: &'a Value, k: &str) -> &'a Value {
     c.get(k).unwrap_or_else(|| panic!("missing input {k:?}"))
 }
 fn s<'a>(c: &'a Value, k: &str) -> &'a str {
-    field(c, k)
-        .as_str()
-        .unwrap_or_else(|| panic!("{k} is not a string"))
+    field(c, k).as_str().unwrap_or_else(|| panic!("{k} is not a string"))
 }
 fn n(c: &Value, k: &str) -> u64 {
-    field(c, k)
-        .as_u64()
-        .unwrap_or_else(|| panic!("{k} is not a number"))
+    field(c, k).as_u64().unwrap_or_else(|| panic!("{k} is not a number"))
 }
 fn b(c: &Value, k: &str) -> bool {
-    field(c, k)
-        .as_bool()
-        .unwrap_or_else(|| panic!("{k} is not a bool"))
+    field(c, k).as_bool().unwrap_or_else(|| panic!("{k} is not a bool"))
 }
 fn bytes(c: &Value, k: &str) -> Vec<u8> {
     hex::decode(s(c, k)).unwrap_or_else(|e| panic!("{k}: {e}"))
 }
 fn arr<const N: usize>(c: &Value, k: &str) -> [u8; N] {
-    bytes(c, k)
-        .try_into()
-        .unwrap_or_else(|_| panic!("{k} must be {N} bytes"))
+    bytes(c, k).try_into().unwrap_or_else(|_| panic!("{k} must be {N} bytes"))
 }
 fn key(c: &Value, k: &str) -> SecretKey {
     SecretKey::from_bytes(arr(c, k))
@@ -130,9 +105,7 @@ fn h(b: &[u8]) -> String {
 }
 /// `n` bytes counting up from `start`: recognisable fixed inputs.
 fn seq(start: u8, n: usize) -> String {
-    h(&(0..n)
-        .map(|i| start.wrapping_add(i as u8))
-        .collect::<Vec<_>>())
+    h(&(0..n).map(|i| start.wrapping_add(i as u8)).collect::<Vec<_>>())
 }
 fn base32(b: &[u8]) -> String {
     data_encoding::BASE32_NOPAD.encode(b).to_ascii_lowercase()
@@ -164,27 +137,16 @@ fn kdf_compute(c: &Value) -> Outputs {
             obj(json!({ "context": std::str::from_utf8(ctx).unwrap() }))
         }
         "derive" => {
-            let ctx: kdf::Context = s(c, "context")
-                .as_bytes()
-                .try_into()
-                .expect("8-byte context");
+            let ctx: kdf::Context = s(c, "context").as_bytes().try_into().expect("8-byte context");
             obj(json!({ "subkey": h(derive(&key(c, "key"), n(c, "id"), &ctx).expose()) }))
         }
-        "chunk_key" => {
-            obj(json!({ "chunk_key": h(chunk::chunk_key(&key(c, "key"), n(c, "index")).expose()) }))
-        }
+        "chunk_key" => obj(json!({ "chunk_key": h(chunk::chunk_key(&key(c, "key"), n(c, "index")).expose()) })),
         "capabilities" => {
             let k = key(c, "key");
             let caps = Capabilities::derive(&k);
-            assert_eq!(
-                caps.download,
-                derive(&k, kdf::cap::DOWNLOAD, kdf::CTX_CAPABILITY)
-            );
+            assert_eq!(caps.download, derive(&k, kdf::cap::DOWNLOAD, kdf::CTX_CAPABILITY));
             assert_eq!(caps.owner, derive(&k, kdf::cap::OWNER, kdf::CTX_CAPABILITY));
-            assert_eq!(
-                caps.receipt,
-                derive(&k, kdf::cap::RECEIPT, kdf::CTX_CAPABILITY)
-            );
+            assert_eq!(caps.receipt, derive(&k, kdf::cap::RECEIPT, kdf::CTX_CAPABILITY));
             obj(json!({
                 "download_id": kdf::cap::DOWNLOAD,
                 "owner_id": kdf::cap::OWNER,
@@ -211,15 +173,7 @@ fn kdf_compute(c: &Value) -> Outputs {
 #[test]
 fn kdf_vectors() {
     let mut cases = Vec::new();
-    for name in [
-        "CTX_CHUNK",
-        "CTX_MANIFEST",
-        "CTX_CAPABILITY",
-        "CTX_IDENTITY",
-        "CTX_PAKE",
-        "CTX_TICKET",
-        "CTX_SEAL",
-    ] {
+    for name in ["CTX_CHUNK", "CTX_MANIFEST", "CTX_CAPABILITY", "CTX_IDENTITY", "CTX_PAKE", "CTX_TICKET", "CTX_SEAL"] {
         cases.push(json!({ "name": format!("constant {name}"), "kind": "context", "const": name }));
     }
     let ids: &[(&str, &[u64])] = &[
@@ -233,7 +187,9 @@ fn kdf_vectors() {
     ];
     for (ctx, list) in ids {
         for id in *list {
-            cases.push(json!({ "name": format!("{ctx} id {id}"), "kind": "derive", "key": K1, "context": ctx, "id": id }));
+            cases.push(
+                json!({ "name": format!("{ctx} id {id}"), "kind": "derive", "key": K1, "context": ctx, "id": id }),
+            );
         }
     }
     let kff = "ff".repeat(32);
@@ -243,7 +199,9 @@ fn kdf_vectors() {
     }
     cases.push(json!({ "name": "capabilities", "kind": "capabilities", "key": K1 }));
     cases.push(json!({ "name": "blake2b-256 of nothing", "kind": "blake2b_256", "parts": [] }));
-    cases.push(json!({ "name": "blake2b-256 of two parts", "kind": "blake2b_256", "parts": [h(b"veil pake key v1\0"), K1] }));
+    cases.push(
+        json!({ "name": "blake2b-256 of two parts", "kind": "blake2b_256", "parts": [h(b"veil pake key v1\0"), K1] }),
+    );
     run(
         "kdf.json",
         "libsodium crypto_kdf (BLAKE2b-256 keyed with `key`, salt = id as u64 LE || 8 zero bytes, \
@@ -277,19 +235,11 @@ fn chunk_compute(c: &Value) -> Outputs {
             }))
         }
         "chunk" => {
-            let (k, t, index, last) = (
-                key(c, "key"),
-                tid(c, "transfer_id"),
-                n(c, "index"),
-                b(c, "last"),
-            );
+            let (k, t, index, last) = (key(c, "key"), tid(c, "transfer_id"), n(c, "index"), b(c, "last"));
             let (ms, plain) = (n(c, "message_size") as usize, bytes(c, "plaintext"));
             let sealed = chunk::seal_chunk_with(&k, &t, index, last, &plain, ms, arr(c, "header"));
             assert_eq!(sealed.len(), chunk::sealed_len(plain.len(), ms));
-            assert_eq!(
-                chunk::open_chunk(&k, &t, index, last, &sealed).unwrap(),
-                plain
-            );
+            assert_eq!(chunk::open_chunk(&k, &t, index, last, &sealed).unwrap(), plain);
             // Byte by byte through the incremental opener.
             let mut opener = ChunkOpener::new(&k, &t, index, last);
             let mut out = Vec::new();
@@ -300,37 +250,19 @@ fn chunk_compute(c: &Value) -> Outputs {
             assert_eq!(out, plain);
             // Wrong flag, index, transfer or key; missing final message; one flipped bit.
             let fail = FormatError::DecryptionFailed;
+            assert_eq!(chunk::open_chunk(&k, &t, index, !last, &sealed).unwrap_err(), fail);
+            assert_eq!(chunk::open_chunk(&k, &t, index ^ 1, last, &sealed).unwrap_err(), fail);
+            assert_eq!(chunk::open_chunk(&k, &TransferId([0; 16]), index, last, &sealed).unwrap_err(), fail);
             assert_eq!(
-                chunk::open_chunk(&k, &t, index, !last, &sealed).unwrap_err(),
-                fail
-            );
-            assert_eq!(
-                chunk::open_chunk(&k, &t, index ^ 1, last, &sealed).unwrap_err(),
-                fail
-            );
-            assert_eq!(
-                chunk::open_chunk(&k, &TransferId([0; 16]), index, last, &sealed).unwrap_err(),
-                fail
-            );
-            assert_eq!(
-                chunk::open_chunk(&ContentKey::from_bytes([0; 32]), &t, index, last, &sealed)
-                    .unwrap_err(),
+                chunk::open_chunk(&ContentKey::from_bytes([0; 32]), &t, index, last, &sealed).unwrap_err(),
                 fail
             );
             let mut bad = sealed.clone();
             *bad.last_mut().unwrap() ^= 1;
-            assert_eq!(
-                chunk::open_chunk(&k, &t, index, last, &bad).unwrap_err(),
-                fail
-            );
+            assert_eq!(chunk::open_chunk(&k, &t, index, last, &bad).unwrap_err(), fail);
             let mut opener = ChunkOpener::new(&k, &t, index, last);
-            opener
-                .feed(&sealed[..sealed.len() - 1], &mut Vec::new())
-                .unwrap();
-            assert_eq!(
-                opener.finish().unwrap_err(),
-                FormatError::ChunkTruncated { index }
-            );
+            opener.feed(&sealed[..sealed.len() - 1], &mut Vec::new()).unwrap();
+            assert_eq!(opener.finish().unwrap_err(), FormatError::ChunkTruncated { index });
             obj(json!({
                 "ad": h(&chunk::chunk_ad(&t, index, last)),
                 "chunk_key": h(chunk::chunk_key(&k, index).expose()),
@@ -360,14 +292,7 @@ fn chunk_vectors() {
             "message_size": ms, "header": header, "plaintext": h(&plain),
         })
     };
-    cases.push(chunk(
-        "empty final chunk",
-        0,
-        true,
-        chunk::FILE_MESSAGE_SIZE,
-        seq(0x10, 24),
-        Vec::new(),
-    ));
+    cases.push(chunk("empty final chunk", 0, true, chunk::FILE_MESSAGE_SIZE, seq(0x10, 24), Vec::new()));
     cases.push(chunk(
         "one message",
         1,
@@ -384,14 +309,7 @@ fn chunk_vectors() {
         seq(0x50, 24),
         (0..40).collect(),
     ));
-    cases.push(chunk(
-        "two full messages",
-        2,
-        false,
-        8,
-        seq(0x70, 24),
-        b"exactly16bytes!!".to_vec(),
-    ));
+    cases.push(chunk("two full messages", 2, false, 8, seq(0x70, 24), b"exactly16bytes!!".to_vec()));
     run(
         "chunk.json",
         "Sealed chunks: version 0x01 || secretstream header || (u32 LE ciphertext length || ciphertext)*, \
@@ -409,10 +327,7 @@ fn envelope_compute(c: &Value) -> Outputs {
     let (k, ad, plain) = (key(c, "key"), bytes(c, "ad"), bytes(c, "plaintext"));
     let sealed = chunk::envelope_seal_with(&k, &ad, &plain, arr(c, "header"));
     assert_eq!(chunk::envelope_open(&k, &ad, &sealed).unwrap(), plain);
-    assert_eq!(
-        chunk::envelope_open(&k, b"other ad", &sealed).unwrap_err(),
-        FormatError::DecryptionFailed
-    );
+    assert_eq!(chunk::envelope_open(&k, b"other ad", &sealed).unwrap_err(), FormatError::DecryptionFailed);
     obj(json!({ "sealed": h(&sealed) }))
 }
 
@@ -466,12 +381,9 @@ fn manifest_compute(c: &Value) -> Outputs {
     }
     let (k, t) = (key(c, "content_key"), tid(c, "transfer_id"));
     let signer = SigningKey::from_bytes(&arr(c, "signer_seed"));
-    let recipient: Option<[u8; 32]> =
-        (!field(c, "recipient").is_null()).then(|| arr(c, "recipient"));
-    let sender_name: Option<String> = c
-        .get("sender_name")
-        .filter(|v| !v.is_null())
-        .map(|v| v.as_str().unwrap().to_string());
+    let recipient: Option<[u8; 32]> = (!field(c, "recipient").is_null()).then(|| arr(c, "recipient"));
+    let sender_name: Option<String> =
+        c.get("sender_name").filter(|v| !v.is_null()).map(|v| v.as_str().unwrap().to_string());
     let content = match s(c, "content") {
         "Files" => ContentKind::Files,
         "Text" => ContentKind::Text,
@@ -509,12 +421,7 @@ fn manifest_compute(c: &Value) -> Outputs {
     let mut ad = b"VMAN\x01".to_vec();
     ad.extend_from_slice(&t.0);
     let mut sealed = ad[..5].to_vec();
-    sealed.extend_from_slice(&chunk::envelope_seal_with(
-        &mk,
-        &ad,
-        &plain,
-        arr(c, "header"),
-    ));
+    sealed.extend_from_slice(&chunk::envelope_seal_with(&mk, &ad, &plain, arr(c, "header")));
 
     // The implementation opens it to the same manifest and signer...
     let v = Manifest::open(&sealed, &k, &t, recipient).unwrap();
@@ -522,18 +429,13 @@ fn manifest_compute(c: &Value) -> Outputs {
     assert_eq!(v.signer, signer.verifying_key().to_bytes());
     assert_eq!(v.sender_name, sender_name);
     let other = Some(recipient.map_or([9; 32], |r| r.map(|x| x ^ 1)));
-    assert_eq!(
-        Manifest::open(&sealed, &k, &t, other).unwrap_err(),
-        FormatError::BadSignature
-    );
+    assert_eq!(Manifest::open(&sealed, &k, &t, other).unwrap_err(), FormatError::BadSignature);
     assert_eq!(
         Manifest::open(&sealed, &k, &TransferId([0; 16]), recipient).unwrap_err(),
         FormatError::DecryptionFailed
     );
     // ...and its own sealing (random header) carries exactly the same signed plaintext.
-    let own = m
-        .seal_named(&k, &signer, recipient, sender_name.as_deref())
-        .unwrap();
+    let own = m.seal_named(&k, &signer, recipient, sender_name.as_deref()).unwrap();
     assert_eq!(own.len(), sealed.len());
     assert_eq!(own[..5], sealed[..5]);
     assert_eq!(chunk::envelope_open(&mk, &ad, &own[5..]).unwrap(), plain);
@@ -605,23 +507,14 @@ fn identity_compute(c: &Value) -> Outputs {
     let public = id.public();
     let encoded = public.encode();
     assert_eq!(PublicIdentity::decode(&encoded).unwrap(), public);
-    assert_eq!(
-        PublicIdentity::decode(&encoded.to_uppercase()).unwrap(),
-        public
-    );
+    assert_eq!(PublicIdentity::decode(&encoded.to_uppercase()).unwrap(), public);
     let mut typo = encoded.clone().into_bytes();
     typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
     assert!(PublicIdentity::decode(std::str::from_utf8(&typo).unwrap()).is_err());
     let again = Identity::from_seed(id.seed().clone(), params);
     assert_eq!(again.public(), public);
-    assert_eq!(
-        again.signing_key().to_bytes(),
-        *derive(id.seed(), 1, kdf::CTX_IDENTITY).expose()
-    );
-    assert_eq!(
-        again.x25519_secret().to_bytes(),
-        *derive(id.seed(), 2, kdf::CTX_IDENTITY).expose()
-    );
+    assert_eq!(again.signing_key().to_bytes(), *derive(id.seed(), 1, kdf::CTX_IDENTITY).expose());
+    assert_eq!(again.x25519_secret().to_bytes(), *derive(id.seed(), 2, kdf::CTX_IDENTITY).expose());
     obj(json!({
         "normalized_passphrase": *identity::normalize_passphrase(pass),
         "normalized_handle": identity::normalize_handle(handle),
@@ -671,11 +564,7 @@ fn ticket_compute(c: &Value) -> Outputs {
         "plain" => {
             let encoded = Ticket::encode_plain(&t, &k);
             assert!(is_ticket(&encoded));
-            for text in [
-                encoded.clone(),
-                encoded.to_uppercase(),
-                format!(" {encoded} "),
-            ] {
+            for text in [encoded.clone(), encoded.to_uppercase(), format!(" {encoded} ")] {
                 match Ticket::decode(&text).unwrap() {
                     Ticket::Plain { tid, key } => assert_eq!((tid, key), (t, k.clone())),
                     other => panic!("decoded {other:?}"),
@@ -683,22 +572,13 @@ fn ticket_compute(c: &Value) -> Outputs {
             }
             let mut raw = t.0.to_vec();
             raw.extend_from_slice(k.expose());
-            assert_eq!(
-                encoded,
-                format!("{}{}", ticket::TICKET_PREFIX, base32(&raw))
-            );
+            assert_eq!(encoded, format!("{}{}", ticket::TICKET_PREFIX, base32(&raw)));
             obj(json!({ "ticket": encoded }))
         }
         "password" => {
-            let (password, salt, version) = (
-                s(c, "password"),
-                arr::<16>(c, "salt"),
-                n(c, "kdf_version") as u8,
-            );
+            let (password, salt, version) = (s(c, "password"), arr::<16>(c, "salt"), n(c, "kdf_version") as u8);
             let params = KdfParams::from_version(version).unwrap();
-            let stretched = params
-                .hash(identity::normalize_passphrase(password).as_bytes(), &salt)
-                .unwrap();
+            let stretched = params.hash(identity::normalize_passphrase(password).as_bytes(), &salt).unwrap();
             let wk = derive(&stretched, 1, kdf::CTX_TICKET);
             let mut ad = b"veil ticket v1".to_vec();
             ad.extend_from_slice(&t.0);
@@ -711,12 +591,7 @@ fn ticket_compute(c: &Value) -> Outputs {
 
             let decoded = Ticket::decode(&encoded).unwrap();
             match &decoded {
-                Ticket::Password {
-                    tid,
-                    salt: s2,
-                    kdf,
-                    wrapped: w2,
-                } => {
+                Ticket::Password { tid, salt: s2, kdf, wrapped: w2 } => {
                     assert_eq!((tid, s2, *kdf, w2), (&t, &salt, version, &wrapped));
                 }
                 other => panic!("decoded {other:?}"),
@@ -725,21 +600,13 @@ fn ticket_compute(c: &Value) -> Outputs {
             assert_eq!(decoded.key(Some(password)).unwrap(), k);
             assert!(decoded.key(None).is_err());
             if params == KdfParams::INSECURE_TEST {
-                assert_eq!(
-                    decoded.key(Some("not the password")).unwrap_err(),
-                    FormatError::DecryptionFailed
-                );
+                assert_eq!(decoded.key(Some("not the password")).unwrap_err(), FormatError::DecryptionFailed);
                 // The implementation's own (random salt and header) ticket has the same shape.
                 let own = Ticket::encode_with_password(&t, &k, password, params).unwrap();
                 assert_eq!(own.len(), encoded.len());
-                assert_eq!(
-                    Ticket::decode(&own).unwrap().key(Some(password)).unwrap(),
-                    k
-                );
+                assert_eq!(Ticket::decode(&own).unwrap().key(Some(password)).unwrap(), k);
             }
-            obj(
-                json!({ "wrapping_key": h(wk.expose()), "wrapped": h(&wrapped), "ticket": encoded }),
-            )
+            obj(json!({ "wrapping_key": h(wk.expose()), "wrapped": h(&wrapped), "ticket": encoded }))
         }
         other => panic!("unknown kind {other}"),
     }
@@ -773,11 +640,7 @@ fn ticket_vectors() {
 fn sealed_compute(c: &Value) -> Outputs {
     let recipient = Identity::from_seed(key(c, "recipient_seed"), KdfParams::V1);
     let sender = SigningKey::from_bytes(&arr(c, "sender_seed"));
-    let (t, k, eph) = (
-        tid(c, "transfer_id"),
-        key(c, "content_key"),
-        arr::<32>(c, "ephemeral_secret"),
-    );
+    let (t, k, eph) = (tid(c, "transfer_id"), key(c, "content_key"), arr::<32>(c, "ephemeral_secret"));
 
     // The construction as FORMAT.md states it.
     let esk = StaticSecret::from(eph);
@@ -785,11 +648,7 @@ fn sealed_compute(c: &Value) -> Outputs {
     let r = recipient.public().x25519;
     let shared = esk.diffie_hellman(&XPublic::from(r)).to_bytes();
     let domain = b"veil seal v1\0";
-    let ek = derive(
-        &SecretKey::from_bytes(blake2b_256(&[domain, &shared, &e, &r])),
-        1,
-        kdf::CTX_SEAL,
-    );
+    let ek = derive(&SecretKey::from_bytes(blake2b_256(&[domain, &shared, &e, &r])), 1, kdf::CTX_SEAL);
     let mut ad = b"VSEL\x01".to_vec();
     ad.extend_from_slice(&e);
     ad.extend_from_slice(&r);
@@ -803,23 +662,12 @@ fn sealed_compute(c: &Value) -> Outputs {
         plain.extend_from_slice(part);
     }
     let mut sealed = ad[..5 + 32].to_vec();
-    sealed.extend_from_slice(&chunk::envelope_seal_with(
-        &ek,
-        &ad,
-        &plain,
-        arr(c, "header"),
-    ));
+    sealed.extend_from_slice(&chunk::envelope_seal_with(&ek, &ad, &plain, arr(c, "header")));
 
     let opened = open_sealed(&recipient, &sealed).unwrap();
-    assert_eq!(
-        (opened.sender, opened.tid, &opened.key),
-        (sender.verifying_key().to_bytes(), t, &k)
-    );
+    assert_eq!((opened.sender, opened.tid, &opened.key), (sender.verifying_key().to_bytes(), t, &k));
     let stranger = Identity::from_seed(SecretKey::from_bytes([7; 32]), KdfParams::V1);
-    assert_eq!(
-        open_sealed(&stranger, &sealed).unwrap_err(),
-        FormatError::DecryptionFailed
-    );
+    assert_eq!(open_sealed(&stranger, &sealed).unwrap_err(), FormatError::DecryptionFailed);
     // seal_to_with fixes the ephemeral key but draws a random envelope header: same prefix,
     // same length, the same plaintext inside.
     let own = seal_to_with(&recipient.public(), &sender, &t, &k, eph).unwrap();
@@ -865,9 +713,7 @@ fn sealed_vectors() {
 fn pake_compute(c: &Value) -> Outputs {
     match s(c, "kind") {
         "code" => match Code::parse(s(c, "typed")) {
-            Ok(code) => obj(
-                json!({ "valid": true, "nameplate": code.nameplate(), "password": code.reveal() }),
-            ),
+            Ok(code) => obj(json!({ "valid": true, "nameplate": code.nameplate(), "password": code.reveal() })),
             Err(_) => obj(json!({ "valid": false })),
         },
         "derivation" => {
@@ -877,21 +723,13 @@ fn pake_compute(c: &Value) -> Outputs {
             let words = code_words();
             let v = sub(4);
             let verification: Vec<&str> = (0..4)
-                .map(|i| {
-                    words[u16::from_le_bytes([v.expose()[2 * i], v.expose()[2 * i + 1]]) as usize
-                        % words.len()]
-                })
+                .map(|i| words[u16::from_le_bytes([v.expose()[2 * i], v.expose()[2 * i + 1]]) as usize % words.len()])
                 .collect();
             let (t, content_key) = (tid(c, "transfer_id"), key(c, "content_key"));
             let mut plain = vec![1u8];
             plain.extend_from_slice(&t.0);
             plain.extend_from_slice(content_key.expose());
-            let delivery = chunk::envelope_seal_with(
-                &sub(3),
-                b"veil key delivery v1",
-                &plain,
-                arr(c, "header"),
-            );
+            let delivery = chunk::envelope_seal_with(&sub(3), b"veil key delivery v1", &plain, arr(c, "header"));
             obj(json!({
                 "pake_key": h(pk.expose()),
                 "sender_confirmation": h(sub(1).expose()),
@@ -909,20 +747,12 @@ fn pake_compute(c: &Value) -> Outputs {
 
 #[test]
 fn pake_vectors() {
-    let code =
-        |typed: &str| json!({ "name": format!("code {typed:?}"), "kind": "code", "typed": typed });
-    let mut cases: Vec<Value> = [
-        " 7-Guitar-Orbit ",
-        "0042-acid-zoom-yoyo",
-        "7",
-        "guitar-7",
-        "0-acid-zoom",
-        "7--acid",
-        "7-acid zoom",
-    ]
-    .into_iter()
-    .map(code)
-    .collect();
+    let code = |typed: &str| json!({ "name": format!("code {typed:?}"), "kind": "code", "typed": typed });
+    let mut cases: Vec<Value> =
+        [" 7-Guitar-Orbit ", "0042-acid-zoom-yoyo", "7", "guitar-7", "0-acid-zoom", "7--acid", "7-acid zoom"]
+            .into_iter()
+            .map(code)
+            .collect();
     cases.push(json!({
         "name": "derivation from a fixed SPAKE2 output", "kind": "derivation", "spake2_output": seq(0x05, 32),
         "transfer_id": TID1, "content_key": K1, "header": seq(0x15, 24),
@@ -957,13 +787,7 @@ fn pake_round_trip_matches_spec_shapes() {
     assert_eq!(rk.open_delivery(&delivery).unwrap(), (t, k));
     let words = sk.verification_string();
     assert_eq!(words, rk.verification_string());
-    assert_eq!(
-        words
-            .split(' ')
-            .filter(|w| code_words().contains(w))
-            .count(),
-        4
-    );
+    assert_eq!(words.split(' ').filter(|w| code_words().contains(w)).count(), 4);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -972,21 +796,11 @@ fn pake_round_trip_matches_spec_shapes() {
 fn words_compute(c: &Value) -> Outputs {
     let (list, raw): (&[&str], &str) = match s(c, "list") {
         "code" => (code_words(), include_str!("../src/words-eff-short.txt")),
-        "passphrase" => (
-            passphrase_words(),
-            include_str!("../src/words-eff-long.txt"),
-        ),
+        "passphrase" => (passphrase_words(), include_str!("../src/words-eff-long.txt")),
         other => panic!("unknown list {other}"),
     };
-    assert!(
-        list.windows(2).all(|w| w[0] < w[1]),
-        "sorted and unique (binary search relies on it)"
-    );
-    let removed: Vec<&str> = raw
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !list.contains(l))
-        .collect();
+    assert!(list.windows(2).all(|w| w[0] < w[1]), "sorted and unique (binary search relies on it)");
+    let removed: Vec<&str> = raw.lines().map(str::trim).filter(|l| !l.is_empty() && !list.contains(l)).collect();
     obj(json!({
         "count": list.len(),
         "first": list[0],

@@ -96,7 +96,10 @@ fn responses() -> Vec<(&'static str, Response)> {
         Response::MailboxOpened { nameplate: 42 },
         Response::Error(WireError::new(ErrorCode::Forbidden, "no")),
         Response::Challenge { nonce: [0xaa; 32] },
-        Response::Inbox { entries: vec![InboxEntry { id: [9; 16], created: 1_700_000_000, sealed: vec![1, 2, 3] }], more: false },
+        Response::Inbox {
+            entries: vec![InboxEntry { id: [9; 16], created: 1_700_000_000, sealed: vec![1, 2, 3] }],
+            more: false,
+        },
     ];
     all.into_iter().map(|r| (response_name(&r), r)).collect()
 }
@@ -148,9 +151,16 @@ fn frames_match_the_snapshot() {
         std::fs::write(&path, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
         return;
     }
-    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("vectors/frames.json (regenerate with VEIL_WRITE_VECTORS=1)")).unwrap();
+    let stored: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).expect("vectors/frames.json (regenerate with VEIL_WRITE_VECTORS=1)"),
+    )
+    .unwrap();
     for (k, v) in stored.as_object().unwrap() {
-        assert_eq!(now.get(k), Some(v), "{k} changed: existing frames must keep their bytes (append new variants at the end)");
+        assert_eq!(
+            now.get(k),
+            Some(v),
+            "{k} changed: existing frames must keep their bytes (append new variants at the end)"
+        );
     }
     assert_eq!(now, stored, "new frames: regenerate with VEIL_WRITE_VECTORS=1");
 }
