@@ -10,9 +10,8 @@
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use dryoc::classic::crypto_secretstream_xchacha20poly1305::{
-    State, crypto_secretstream_xchacha20poly1305_init_pull,
-    crypto_secretstream_xchacha20poly1305_init_push, crypto_secretstream_xchacha20poly1305_pull,
-    crypto_secretstream_xchacha20poly1305_push,
+    State, crypto_secretstream_xchacha20poly1305_init_pull, crypto_secretstream_xchacha20poly1305_init_push,
+    crypto_secretstream_xchacha20poly1305_pull, crypto_secretstream_xchacha20poly1305_push,
 };
 use dryoc::constants::{
     CRYPTO_SECRETSTREAM_XCHACHA20POLY1305_ABYTES as ABYTES,
@@ -22,9 +21,7 @@ use dryoc::constants::{
 };
 use std::hint::black_box;
 use std::time::Duration;
-use veil_format::chunk::{
-    DEFAULT_CHUNK_SIZE, open_chunk, open_chunks_parallel, seal_chunk, seal_chunks_parallel,
-};
+use veil_format::chunk::{DEFAULT_CHUNK_SIZE, open_chunk, open_chunks_parallel, seal_chunk, seal_chunks_parallel};
 use veil_format::identity::{Identity, KdfParams};
 use veil_format::{ContentKey, TransferId};
 
@@ -49,8 +46,7 @@ fn secretstream_raw(c: &mut Criterion) {
     let key = [7u8; 32];
     let msg = data(MIB);
     let mut g = c.benchmark_group("secretstream_raw");
-    g.throughput(Throughput::Bytes(MIB as u64))
-        .measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Bytes(MIB as u64)).measurement_time(Duration::from_secs(5));
 
     let mut state = State::new();
     let mut header = [0u8; HEADERBYTES];
@@ -58,13 +54,7 @@ fn secretstream_raw(c: &mut Criterion) {
     let mut ct = vec![0u8; MIB + ABYTES];
     g.bench_function("push_1MiB", |b| {
         b.iter(|| {
-            let r = crypto_secretstream_xchacha20poly1305_push(
-                &mut state,
-                &mut ct,
-                black_box(&msg),
-                None,
-                TAG_MESSAGE,
-            );
+            let r = crypto_secretstream_xchacha20poly1305_push(&mut state, &mut ct, black_box(&msg), None, TAG_MESSAGE);
             assert!(r.is_ok());
         })
     });
@@ -80,13 +70,7 @@ fn secretstream_raw(c: &mut Criterion) {
             let mut pull = State::new();
             crypto_secretstream_xchacha20poly1305_init_pull(&mut pull, &header, &key);
             let mut tag = 0u8;
-            let r = crypto_secretstream_xchacha20poly1305_pull(
-                &mut pull,
-                &mut out,
-                &mut tag,
-                black_box(&ct),
-                None,
-            );
+            let r = crypto_secretstream_xchacha20poly1305_pull(&mut pull, &mut out, &mut tag, black_box(&ct), None);
             assert!(r.is_ok() && tag == TAG_FINAL);
         })
     });
@@ -98,11 +82,8 @@ fn chunk_one_core(c: &mut Criterion) {
     let plain = data(CHUNK);
     let sealed = seal_chunk(&key, &tid, 3, false, &plain);
     let mut g = c.benchmark_group("chunk_1core");
-    g.throughput(Throughput::Bytes(CHUNK as u64))
-        .measurement_time(Duration::from_secs(5));
-    g.bench_function("seal_1MiB", |b| {
-        b.iter(|| seal_chunk(&key, &tid, 3, false, black_box(&plain)))
-    });
+    g.throughput(Throughput::Bytes(CHUNK as u64)).measurement_time(Duration::from_secs(5));
+    g.bench_function("seal_1MiB", |b| b.iter(|| seal_chunk(&key, &tid, 3, false, black_box(&plain))));
     g.bench_function("open_1MiB", |b| {
         b.iter(|| {
             let r = open_chunk(&key, &tid, 3, false, black_box(&sealed));
@@ -117,60 +98,41 @@ fn chunk_all_cores(c: &mut Criterion) {
     let (key, tid) = (ContentKey::random(), TransferId::random());
     let plain = data(PARALLEL_CHUNKS * CHUNK);
     let last = PARALLEL_CHUNKS - 1;
-    let items: Vec<(u64, bool, &[u8])> = plain
-        .chunks(CHUNK)
-        .enumerate()
-        .map(|(i, p)| (i as u64, i == last, p))
-        .collect();
+    let items: Vec<(u64, bool, &[u8])> =
+        plain.chunks(CHUNK).enumerate().map(|(i, p)| (i as u64, i == last, p)).collect();
     let sealed = seal_chunks_parallel(&key, &tid, &items);
-    let sealed_items: Vec<(u64, bool, &[u8])> = sealed
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i as u64, i == last, s.as_slice()))
-        .collect();
+    let sealed_items: Vec<(u64, bool, &[u8])> =
+        sealed.iter().enumerate().map(|(i, s)| (i as u64, i == last, s.as_slice())).collect();
 
     let mut g = c.benchmark_group("chunk_all_cores");
     g.throughput(Throughput::Bytes(plain.len() as u64))
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .measurement_time(Duration::from_secs(8));
-    g.bench_function(
-        format!("seal_256MiB_{}threads", rayon::current_num_threads()),
-        |b| b.iter(|| seal_chunks_parallel(&key, &tid, black_box(&items))),
-    );
-    g.bench_function(
-        format!("open_256MiB_{}threads", rayon::current_num_threads()),
-        |b| {
-            b.iter(|| {
-                let r = open_chunks_parallel(&key, &tid, black_box(&sealed_items));
-                assert!(r.iter().all(Result::is_ok));
-                r
-            })
-        },
-    );
+    g.bench_function(format!("seal_256MiB_{}threads", rayon::current_num_threads()), |b| {
+        b.iter(|| seal_chunks_parallel(&key, &tid, black_box(&items)))
+    });
+    g.bench_function(format!("open_256MiB_{}threads", rayon::current_num_threads()), |b| {
+        b.iter(|| {
+            let r = open_chunks_parallel(&key, &tid, black_box(&sealed_items));
+            assert!(r.iter().all(Result::is_ok));
+            r
+        })
+    });
     g.finish();
 }
 
 fn identity_argon2id(c: &mut Criterion) {
     let p = KdfParams::V1;
     let mut g = c.benchmark_group("identity_argon2id");
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .measurement_time(Duration::from_secs(12));
-    g.bench_function(
-        format!("derive_v1_{}MiB_t{}_p{}", p.m_kib / 1024, p.t, p.p),
-        |b| {
-            b.iter(|| {
-                let id = Identity::derive(
-                    black_box("cactus-oblong-morphing-shrank-tapioca"),
-                    "alice",
-                    p,
-                );
-                assert!(id.is_ok());
-                id
-            })
-        },
-    );
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(12));
+    g.bench_function(format!("derive_v1_{}MiB_t{}_p{}", p.m_kib / 1024, p.t, p.p), |b| {
+        b.iter(|| {
+            let id = Identity::derive(black_box("cactus-oblong-morphing-shrank-tapioca"), "alice", p);
+            assert!(id.is_ok());
+            id
+        })
+    });
     g.finish();
 }
 

@@ -91,7 +91,11 @@ impl Metrics {
         registry.register("streams_active", "Live streams being published", m.streams_active.clone());
         registry.register("stream_viewers", "Viewers attached to live streams", m.viewers.clone());
         registry.register("stream_bytes", "Stream bytes forwarded to viewers", m.stream_bytes.clone());
-        registry.register("stream_viewers_skipped", "Slow viewers skipped forward a segment", m.viewers_skipped.clone());
+        registry.register(
+            "stream_viewers_skipped",
+            "Slow viewers skipped forward a segment",
+            m.viewers_skipped.clone(),
+        );
         Metrics { registry, ..m }
     }
 

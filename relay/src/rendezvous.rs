@@ -81,7 +81,11 @@ impl Rendezvous {
     }
 
     /// Allocate (None) or claim a nameplate for `side`.
-    pub fn open(self: &Arc<Self>, nameplate: Option<u32>, side: Side) -> Result<(Membership, mpsc::UnboundedReceiver<MailboxMsg>), WireError> {
+    pub fn open(
+        self: &Arc<Self>,
+        nameplate: Option<u32>,
+        side: Side,
+    ) -> Result<(Membership, mpsc::UnboundedReceiver<MailboxMsg>), WireError> {
         let mut g = self.inner.lock().map_err(|_| werr(ErrorCode::Internal, "lock"))?;
         let now = Instant::now();
         g.burned.retain(|_, t| now.duration_since(*t) < BURN_MEMORY);
@@ -89,14 +93,20 @@ impl Rendezvous {
             Some(n) => {
                 if g.burned.contains_key(&n) {
                     self.metrics.reject("nameplate_burned");
-                    return Err(werr(ErrorCode::Burned, "this code was burned by a failed attempt; ask for a new code"));
+                    return Err(werr(
+                        ErrorCode::Burned,
+                        "this code was burned by a failed attempt; ask for a new code",
+                    ));
                 }
                 n
             }
             None => {
                 let mut range = SMALL_NAMEPLATES;
                 loop {
-                    let free: Vec<u32> = (1..=range).filter(|n| !g.plates.contains_key(n) && !g.burned.contains_key(n)).take(4096).collect();
+                    let free: Vec<u32> = (1..=range)
+                        .filter(|n| !g.plates.contains_key(n) && !g.burned.contains_key(n))
+                        .take(4096)
+                        .collect();
                     if !free.is_empty() {
                         let mut r = [0u8; 4];
                         getrandom::fill(&mut r).map_err(|_| werr(ErrorCode::Internal, "rng"))?;
@@ -109,7 +119,11 @@ impl Rendezvous {
         g.next_conn += 1;
         let conn = g.next_conn;
         let (tx, rx) = mpsc::unbounded_channel();
-        let plate = g.plates.entry(n).or_insert_with(|| Plate { slots: [Slot::Empty, Slot::Empty], pending: [Vec::new(), Vec::new()], posted: [0, 0] });
+        let plate = g.plates.entry(n).or_insert_with(|| Plate {
+            slots: [Slot::Empty, Slot::Empty],
+            pending: [Vec::new(), Vec::new()],
+            posted: [0, 0],
+        });
         let i = idx(side);
         if matches!(plate.slots[i], Slot::Connected { .. }) {
             self.metrics.reject("nameplate_in_use");

@@ -65,14 +65,22 @@ impl Streams {
     }
 
     /// Register a publisher.
-    pub fn publish(&self, tid: TransferId, download: CapabilityHash, max_viewers: u32) -> Result<(Arc<LiveStream>, watch::Receiver<u32>), WireError> {
+    pub fn publish(
+        &self,
+        tid: TransferId,
+        download: CapabilityHash,
+        max_viewers: u32,
+    ) -> Result<(Arc<LiveStream>, watch::Receiver<u32>), WireError> {
         let mut m = self.map.lock().map_err(|_| lock_err())?;
         if m.contains_key(&tid) {
             return Err(WireError::new(ErrorCode::Conflict, "stream id already in use"));
         }
         if m.len() >= MAX_STREAMS {
             self.metrics.reject("too_many_streams");
-            return Err(WireError::new(ErrorCode::LimitExceeded, "the relay has too many live streams; try again later"));
+            return Err(WireError::new(
+                ErrorCode::LimitExceeded,
+                "the relay has too many live streams; try again later",
+            ));
         }
         let (count, rx) = watch::channel(0);
         let s = Arc::new(LiveStream {
@@ -97,21 +105,24 @@ impl Streams {
     }
 
     /// Attach a viewer; it receives frames from the next segment on.
-    pub fn watch(&self, tid: &TransferId, cap: &[u8; 32]) -> Result<(Arc<LiveStream>, u64, mpsc::Receiver<Bytes>), WireError> {
-        let s = self
-            .map
-            .lock()
-            .map_err(|_| lock_err())?
-            .get(tid)
-            .cloned()
-            .ok_or_else(|| WireError::new(ErrorCode::NotFound, "no such live stream (it ended, or the code was wrong)"))?;
+    pub fn watch(
+        &self,
+        tid: &TransferId,
+        cap: &[u8; 32],
+    ) -> Result<(Arc<LiveStream>, u64, mpsc::Receiver<Bytes>), WireError> {
+        let s = self.map.lock().map_err(|_| lock_err())?.get(tid).cloned().ok_or_else(|| {
+            WireError::new(ErrorCode::NotFound, "no such live stream (it ended, or the code was wrong)")
+        })?;
         if cap_hash(cap) != s.download {
             return Err(WireError::new(ErrorCode::Forbidden, "wrong watch capability"));
         }
         let mut v = s.viewers.lock().map_err(|_| lock_err())?;
         if v.len() as u32 >= s.max_viewers {
             self.metrics.reject("too_many_viewers");
-            return Err(WireError::new(ErrorCode::LimitExceeded, format!("this stream already has its {} viewer(s)", s.max_viewers)));
+            return Err(WireError::new(
+                ErrorCode::LimitExceeded,
+                format!("this stream already has its {} viewer(s)", s.max_viewers),
+            ));
         }
         let (tx, rx) = mpsc::channel(VIEWER_QUEUE);
         let id = s.next_id.fetch_add(1, Ordering::Relaxed);

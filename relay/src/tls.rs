@@ -41,7 +41,10 @@ pub fn load_or_create(dir: &Path) -> Result<TlsIdentity> {
     let key = ck.signing_key.serialize_der();
     write_private(&key_path, &key)?;
     std::fs::write(&cert_path, &cert).with_context(|| format!("writing {}", cert_path.display()))?;
-    Ok(TlsIdentity { chain: vec![CertificateDer::from(cert)], key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)) })
+    Ok(TlsIdentity {
+        chain: vec![CertificateDer::from(cert)],
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+    })
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {

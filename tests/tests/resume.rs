@@ -20,7 +20,9 @@ fn relay_killed_mid_upload_then_both_commands_rerun() {
 
     let send_cmd = |relay: &RelayProc| {
         let mut s = veil(&t.path().join("hs"), relay);
-        s.args(["send", f.to_str().unwrap(), "--code", code, "--json"]).env("VEIL_PARALLEL", "2").env("VEIL_RETRY_SECS", "1");
+        s.args(["send", f.to_str().unwrap(), "--code", code, "--json"])
+            .env("VEIL_PARALLEL", "2")
+            .env("VEIL_RETRY_SECS", "1");
         s
     };
     let recv_cmd = |relay: &RelayProc| {
@@ -57,7 +59,10 @@ fn relay_killed_mid_upload_then_both_commands_rerun() {
     let (sc, so, se) = finish(sender, rest);
     assert_eq!(sc, Some(0), "{so}{se}");
     assert!(ro.status.success(), "{}", text(&ro));
-    assert!(so.contains("\"resumed\"") || first["event"] == "resumed", "the sender resumed rather than starting over: {first} {so}");
+    assert!(
+        so.contains("\"resumed\"") || first["event"] == "resumed",
+        "the sender resumed rather than starting over: {first} {so}"
+    );
     assert!(std::fs::read(out.join("big.bin")).unwrap() == data, "byte-identical after resume");
 }
 

@@ -15,7 +15,10 @@ struct Publisher {
 impl Publisher {
     fn start(relay: &RelayProc, home: &std::path::Path, code: &str, viewers: u32) -> Publisher {
         let mut c = veil(home, relay);
-        c.args(["stream", "--code", code, "--json", "--viewers", &viewers.to_string()]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.args(["stream", "--code", code, "--json", "--viewers", &viewers.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
         let (tx, events) = std::sync::mpsc::channel();
@@ -88,7 +91,8 @@ fn three_viewers_one_joining_late_gets_a_suffix_from_a_segment_boundary() {
     let code = "101-three-viewers";
     let mut p = Publisher::start(&relay, &t.path().join("hp"), code, 3);
     p.wait_event("code");
-    let mut early: Vec<Child> = (0..2).map(|i| watcher(&relay, &t.path().join(format!("hw{i}")), code).spawn().unwrap()).collect();
+    let mut early: Vec<Child> =
+        (0..2).map(|i| watcher(&relay, &t.path().join(format!("hw{i}")), code).spawn().unwrap()).collect();
     let early_out: Vec<_> = early.iter_mut().map(|c| collect(c.stdout.take().unwrap())).collect();
     p.wait_event("key_exchanged");
     p.wait_event("key_exchanged");
@@ -187,7 +191,12 @@ fn publisher_killed_mid_stream_viewer_exits_nonzero() {
 #[test]
 fn tampered_relayed_message_is_detected() {
     let t = tempfile::tempdir().unwrap();
-    let relay = RelayProc::start_env(&t.path().join("relay"), "127.0.0.1:0", &[], &[("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE", "3")]);
+    let relay = RelayProc::start_env(
+        &t.path().join("relay"),
+        "127.0.0.1:0",
+        &[],
+        &[("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE", "3")],
+    );
     let code = "104-tampered";
     let mut p = Publisher::start(&relay, &t.path().join("hp"), code, 1);
     p.wait_event("code");
@@ -221,11 +230,25 @@ fn real_media_through_veil_is_playable() {
     let mut p = Publisher::start(&relay, &t.path().join("hp"), code, 1);
     p.wait_event("code");
     let out_path = t.path().join("watched.ts");
-    let mut w = watcher(&relay, &t.path().join("hw"), code).stdout(std::fs::File::create(&out_path).unwrap()).spawn().unwrap();
+    let mut w =
+        watcher(&relay, &t.path().join("hw"), code).stdout(std::fs::File::create(&out_path).unwrap()).spawn().unwrap();
     p.wait_event("key_exchanged");
     let stdin = p.child.stdin.take().unwrap();
     let ff = Command::new(&ffmpeg)
-        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=3:size=320x240:rate=25", "-c:v", "mpeg2video", "-f", "mpegts", "-"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=3:size=320x240:rate=25",
+            "-c:v",
+            "mpeg2video",
+            "-f",
+            "mpegts",
+            "-",
+        ])
         .stdout(stdin)
         .status()
         .unwrap();

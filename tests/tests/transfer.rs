@@ -43,7 +43,11 @@ fn code_transfer_of_empty_small_and_nested_folder() {
         assert_eq!(mode, 0o750, "file mode restored");
     }
     // No temporary folders left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".veil")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".veil"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -90,7 +94,10 @@ fn generated_code_several_files_text_and_stdin() {
     // Stdin in, stdout out.
     let data = random_bytes(1_500_000);
     let mut s = veil(&t.path().join("hs"), &relay);
-    s.args(["send", "-", "--code", "32-from-stdin", "--json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    s.args(["send", "-", "--code", "32-from-stdin", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = s.spawn().unwrap();
     child.stdin.take().unwrap().write_all(&data).unwrap();
     let ro = run({
@@ -159,7 +166,12 @@ fn upload_link(relay: &RelayProc, home: &std::path::Path, path: &std::path::Path
     first["ticket"].as_str().unwrap().to_string()
 }
 
-fn receive_ticket(relay: &RelayProc, home: &std::path::Path, ticket: &str, out: &std::path::Path) -> std::process::Output {
+fn receive_ticket(
+    relay: &RelayProc,
+    home: &std::path::Path,
+    ticket: &str,
+    out: &std::path::Path,
+) -> std::process::Output {
     let mut r = veil(home, relay);
     r.args(["receive", ticket, "--yes", "--out"]).arg(out).env("VEIL_WAIT_SECS", "5");
     run(r)

@@ -59,7 +59,13 @@ pub fn collect(paths: &[PathBuf]) -> Result<(Vec<SourceEntry>, Vec<PathBuf>)> {
     Ok((out, skipped))
 }
 
-fn walk(p: &Path, meta: &std::fs::Metadata, name: String, out: &mut Vec<SourceEntry>, skipped: &mut Vec<PathBuf>) -> Result<()> {
+fn walk(
+    p: &Path,
+    meta: &std::fs::Metadata,
+    name: String,
+    out: &mut Vec<SourceEntry>,
+    skipped: &mut Vec<PathBuf>,
+) -> Result<()> {
     validate_name(&name).map_err(|e| ClientError::Usage(format!("cannot send {}: {e}", p.display())))?;
     let ft = meta.file_type();
     if ft.is_symlink() {
@@ -220,7 +226,12 @@ impl OutputPlan {
         }
         crate::home::create_private_dir(&part_dir)?;
         for (_, size, tmp, _) in &files {
-            let f = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(tmp).map_err(|e| ClientError::io("creating", tmp, e))?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(tmp)
+                .map_err(|e| ClientError::io("creating", tmp, e))?;
             f.set_len(*size).map_err(|e| ClientError::io("sizing", tmp, e))?;
         }
         Ok(OutputPlan { part_dir, out_dir: out_dir.to_path_buf(), files, overwrite })
@@ -240,8 +251,10 @@ impl OutputPlan {
             }
             let a = start.max(*off);
             let b = end.min(off + size);
-            let f = std::fs::OpenOptions::new().write(true).open(tmp).map_err(|e| ClientError::io("opening", tmp, e))?;
-            f.write_all_at(&data[(a - start) as usize..(b - start) as usize], a - off).map_err(|e| ClientError::io("writing", tmp, e))?;
+            let f =
+                std::fs::OpenOptions::new().write(true).open(tmp).map_err(|e| ClientError::io("opening", tmp, e))?;
+            f.write_all_at(&data[(a - start) as usize..(b - start) as usize], a - off)
+                .map_err(|e| ClientError::io("writing", tmp, e))?;
         }
         Ok(())
     }
@@ -301,7 +314,9 @@ impl OutputPlan {
                     Ok(()) => {
                         let _ = std::fs::remove_file(tmp);
                     }
-                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => return Err(ClientError::Exists(fin)),
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(ClientError::Exists(fin));
+                    }
                     Err(err) => return Err(ClientError::io("creating", &fin, err)),
                 }
             }

@@ -56,7 +56,9 @@ impl Home {
     pub fn read_json<T: for<'de> Deserialize<'de>>(&self, rel: &str) -> Result<Option<T>> {
         let p = self.path(rel);
         match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| ClientError::Usage(format!("{} is corrupt: {e}", p.display()))),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| ClientError::Usage(format!("{} is corrupt: {e}", p.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ClientError::io("reading", p, e)),
         }

@@ -11,7 +11,9 @@ async fn next_message(mb: &mut Mailbox) -> Result<Vec<u8>> {
         match mb.recv().await? {
             Some(MailboxMsg::Message(b)) => return Ok(b),
             Some(MailboxMsg::PeerJoined) => continue,
-            Some(MailboxMsg::PeerGone) => return Err(ClientError::PeerGone("the other side disconnected during the key exchange".into())),
+            Some(MailboxMsg::PeerGone) => {
+                return Err(ClientError::PeerGone("the other side disconnected during the key exchange".into()));
+            }
             Some(MailboxMsg::Burned) => return Err(ClientError::Format(FormatError::WrongCode)),
             Some(_) => return Err(ClientError::Protocol("unexpected mailbox frame".into())),
             None => return Err(ClientError::Transport("the relay closed the mailbox".into())),

@@ -40,7 +40,12 @@ async fn send_frame(send: &mut quinn::SendStream, f: &StreamFrame) -> Result<()>
 }
 
 /// Publish `input` until EOF. Returns once the final segment is sent.
-pub async fn publish<R: AsyncRead + Unpin>(relay: Arc<Relay>, opts: PublishOptions, mut input: R, events: EventSink) -> Result<u64> {
+pub async fn publish<R: AsyncRead + Unpin>(
+    relay: Arc<Relay>,
+    opts: PublishOptions,
+    mut input: R,
+    events: EventSink,
+) -> Result<u64> {
     let tid = TransferId::random();
     let key = ContentKey::random();
     let caps = Capabilities::derive(&key);
@@ -139,7 +144,8 @@ pub async fn publish<R: AsyncRead + Unpin>(relay: Arc<Relay>, opts: PublishOptio
                 }
                 if sealer.is_none() {
                     let (s, prefix) = ChunkSealer::new(&key, &tid, index, false);
-                    send_frame(&mut send, &StreamFrame::Segment { index, last: false, prefix: prefix.to_vec() }).await?;
+                    send_frame(&mut send, &StreamFrame::Segment { index, last: false, prefix: prefix.to_vec() })
+                        .await?;
                     sealer = Some(s);
                     seg_bytes = 0;
                     seg_deadline = tokio::time::Instant::now() + opts.segment_time;
@@ -171,21 +177,32 @@ pub async fn publish<R: AsyncRead + Unpin>(relay: Arc<Relay>, opts: PublishOptio
     let _ = send.finish();
     watcher.abort();
     // Let the relay forward the end before the connection closes.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Ok(Some(_)) = read_frame::<StreamFrame>(&mut recv).await {} }).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(Some(_)) = read_frame::<StreamFrame>(&mut recv).await {}
+    })
+    .await;
     events(Event::Done { bytes: total, files: Vec::new(), seconds: 0.0 });
     Ok(total)
 }
 
 /// Watch the stream behind `code`, writing plaintext to `out`. Ok only at an
 /// authenticated end of stream.
-pub async fn watch<W: AsyncWrite + Unpin>(relay: Arc<Relay>, code: &str, mut out: W, events: EventSink, wait: Duration) -> Result<u64> {
+pub async fn watch<W: AsyncWrite + Unpin>(
+    relay: Arc<Relay>,
+    code: &str,
+    mut out: W,
+    events: EventSink,
+    wait: Duration,
+) -> Result<u64> {
     let code = Code::parse(code)?;
     // Several viewers share a code: wait our turn while another one is exchanging keys.
     let deadline = tokio::time::Instant::now() + wait;
     let mut mb = loop {
         match relay.mailbox(Some(code.nameplate()), Side::Receiver).await {
             Ok(mb) => break mb,
-            Err(ClientError::Relay(e)) if e.code == ErrorCode::NameplateInUse && tokio::time::Instant::now() < deadline => {
+            Err(ClientError::Relay(e))
+                if e.code == ErrorCode::NameplateInUse && tokio::time::Instant::now() < deadline =>
+            {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => return Err(e),
@@ -198,7 +215,8 @@ pub async fn watch<W: AsyncWrite + Unpin>(relay: Arc<Relay>, code: &str, mut out
     mb.close().await;
     events(Event::KeyExchanged { verifier });
     let caps = Capabilities::derive(&key);
-    let (_send, mut recv) = relay.open_request(&Request::StreamWatch { tid: tid.0, download: *caps.download.expose() }).await?;
+    let (_send, mut recv) =
+        relay.open_request(&Request::StreamWatch { tid: tid.0, download: *caps.download.expose() }).await?;
 
     let mut opener: Option<ChunkOpener> = None;
     let mut last_seen = false;
@@ -208,7 +226,11 @@ pub async fn watch<W: AsyncWrite + Unpin>(relay: Arc<Relay>, code: &str, mut out
     loop {
         let f = match read_frame::<StreamFrame>(&mut recv).await {
             Ok(Some(f)) => f,
-            Ok(None) | Err(_) => return Err(ClientError::PeerGone("the stream was cut: the connection to the relay ended before the stream did".into())),
+            Ok(None) | Err(_) => {
+                return Err(ClientError::PeerGone(
+                    "the stream was cut: the connection to the relay ended before the stream did".into(),
+                ));
+            }
         };
         match f {
             StreamFrame::Segment { index, last, prefix } => {
@@ -246,7 +268,10 @@ pub async fn watch<W: AsyncWrite + Unpin>(relay: Arc<Relay>, code: &str, mut out
                     events(Event::Done { bytes: total, files: Vec::new(), seconds: 0.0 });
                     return Ok(total);
                 }
-                return Err(ClientError::Format(FormatError::Malformed { what: "stream", reason: "ended without its authenticated final segment" }));
+                return Err(ClientError::Format(FormatError::Malformed {
+                    what: "stream",
+                    reason: "ended without its authenticated final segment",
+                }));
             }
             StreamFrame::Aborted(why) => {
                 return Err(ClientError::PeerGone(format!("the stream was cut: {}", veil_format::escape_text(&why))));

@@ -19,8 +19,8 @@ use crate::error::{FormatError, Result};
 use crate::kdf::{CTX_CHUNK, derive};
 use crate::secret::{ContentKey, SecretKey, TransferId};
 use dryoc::classic::crypto_secretstream_xchacha20poly1305::{
-    Header, State, crypto_secretstream_xchacha20poly1305_init_pull,
-    crypto_secretstream_xchacha20poly1305_pull, crypto_secretstream_xchacha20poly1305_push,
+    Header, State, crypto_secretstream_xchacha20poly1305_init_pull, crypto_secretstream_xchacha20poly1305_pull,
+    crypto_secretstream_xchacha20poly1305_push,
 };
 use dryoc::constants::{
     CRYPTO_SECRETSTREAM_XCHACHA20POLY1305_ABYTES as ABYTES,
@@ -149,11 +149,7 @@ pub fn seal_chunks_parallel(key: &ContentKey, tid: &TransferId, chunks: &[(u64, 
 }
 
 /// Open many chunks on all cores. Each item is `(index, last, sealed)`.
-pub fn open_chunks_parallel(
-    key: &ContentKey,
-    tid: &TransferId,
-    chunks: &[(u64, bool, &[u8])],
-) -> Vec<Result<Vec<u8>>> {
+pub fn open_chunks_parallel(key: &ContentKey, tid: &TransferId, chunks: &[(u64, bool, &[u8])]) -> Vec<Result<Vec<u8>>> {
     chunks.par_iter().map(|(i, last, s)| open_chunk(key, tid, *i, *last, s)).collect()
 }
 
@@ -190,7 +186,11 @@ impl ChunkSealer {
             return Err(FormatError::TrailingData { index: self.index });
         }
         if msg.len() > MAX_CHUNK_SIZE as usize {
-            return Err(FormatError::TooLarge { what: "message", size: msg.len() as u64, limit: u64::from(MAX_CHUNK_SIZE) });
+            return Err(FormatError::TooLarge {
+                what: "message",
+                size: msg.len() as u64,
+                limit: u64::from(MAX_CHUNK_SIZE),
+            });
         }
         let mut out = vec![0u8; 4 + msg.len() + ABYTES];
         let tag = if final_message { TAG_FINAL } else { TAG_MESSAGE };
@@ -293,7 +293,11 @@ impl ChunkOpener {
                     return Err(FormatError::Malformed { what: "chunk message", reason: "shorter than its tag" });
                 }
                 if len > MAX_MESSAGE_CIPHERTEXT {
-                    return Err(FormatError::TooLarge { what: "message", size: len as u64, limit: MAX_MESSAGE_CIPHERTEXT as u64 });
+                    return Err(FormatError::TooLarge {
+                        what: "message",
+                        size: len as u64,
+                        limit: MAX_MESSAGE_CIPHERTEXT as u64,
+                    });
                 }
                 if data.len() < 4 + len {
                     return Ok(0);
@@ -303,7 +307,8 @@ impl ChunkOpener {
                 let start = out.len();
                 out.resize(start + mlen, 0);
                 let mut tag = 0u8;
-                let res = crypto_secretstream_xchacha20poly1305_pull(state, &mut out[start..], &mut tag, ct, Some(&self.ad));
+                let res =
+                    crypto_secretstream_xchacha20poly1305_pull(state, &mut out[start..], &mut tag, ct, Some(&self.ad));
                 if res.is_err() {
                     out.truncate(start);
                     return Err(FormatError::DecryptionFailed);
@@ -313,7 +318,10 @@ impl ChunkOpener {
                     TAG_MESSAGE => {}
                     _ => {
                         out.truncate(start);
-                        return Err(FormatError::Malformed { what: "chunk message", reason: "unexpected secretstream tag" });
+                        return Err(FormatError::Malformed {
+                            what: "chunk message",
+                            reason: "unexpected secretstream tag",
+                        });
                     }
                 }
                 Ok(4 + len)

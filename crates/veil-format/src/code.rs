@@ -41,7 +41,8 @@ impl Code {
     /// A fresh random code on `nameplate`.
     pub fn generate(nameplate: u32, words: usize) -> Code {
         let list = code_words();
-        let words = (0..words.max(1)).map(|_| list[crate::random_below(list.len() as u32) as usize].to_string()).collect();
+        let words =
+            (0..words.max(1)).map(|_| list[crate::random_below(list.len() as u32) as usize].to_string()).collect();
         Code { nameplate, words }
     }
 
@@ -81,7 +82,13 @@ impl Code {
         let list = code_words();
         self.words
             .iter()
-            .map(|w| if list.binary_search(&w.as_str()).is_ok() { (list.len() as f64).log2() } else { (w.len() as f64 * 4.7).min(20.0) })
+            .map(|w| {
+                if list.binary_search(&w.as_str()).is_ok() {
+                    (list.len() as f64).log2()
+                } else {
+                    (w.len() as f64 * 4.7).min(20.0)
+                }
+            })
             .sum()
     }
 
@@ -134,7 +141,10 @@ impl PakeStart {
 
     /// Finish with the peer's message. A wrong code is only noticed at confirmation.
     pub fn finish(self, peer_msg: &[u8]) -> Result<PakeKey> {
-        let k = self.inner.finish(peer_msg).map_err(|_| FormatError::Malformed { what: "PAKE message", reason: "invalid" })?;
+        let k = self
+            .inner
+            .finish(peer_msg)
+            .map_err(|_| FormatError::Malformed { what: "PAKE message", reason: "invalid" })?;
         let key = SecretKey::from_bytes(blake2b_256(&[b"veil pake key v1\0", &k]));
         Ok(PakeKey { key, role: self.role })
     }
@@ -179,7 +189,8 @@ impl PakeKey {
 
     /// Decrypt what [`PakeKey::seal_delivery`] made.
     pub fn open_delivery(&self, sealed: &[u8]) -> Result<(TransferId, ContentKey)> {
-        let plain = zeroize::Zeroizing::new(envelope_open(&derive(&self.key, 3, CTX_PAKE), b"veil key delivery v1", sealed)?);
+        let plain =
+            zeroize::Zeroizing::new(envelope_open(&derive(&self.key, 3, CTX_PAKE), b"veil key delivery v1", sealed)?);
         if plain.len() != 49 {
             return Err(FormatError::Malformed { what: "key delivery", reason: "wrong length" });
         }

@@ -41,7 +41,8 @@ impl KdfParams {
 
     /// Run Argon2id into a 32-byte key.
     pub fn hash(&self, password: &[u8], salt: &[u8]) -> Result<SecretKey> {
-        let params = Params::new(self.m_kib, self.t, self.p, Some(32)).map_err(|_| FormatError::BadKdfParams("argon2 rejected the parameters"))?;
+        let params = Params::new(self.m_kib, self.t, self.p, Some(32))
+            .map_err(|_| FormatError::BadKdfParams("argon2 rejected the parameters"))?;
         let a2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut out = [0u8; 32];
         a2.hash_password_into(password, salt, &mut out).map_err(|_| FormatError::BadKdfParams("argon2 failed"))?;
@@ -80,7 +81,10 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("public", &self.public().fingerprint()).field("params", &self.params.version).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("public", &self.public().fingerprint())
+            .field("params", &self.params.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,7 +131,10 @@ impl Identity {
     }
     /// The public identity.
     pub fn public(&self) -> PublicIdentity {
-        PublicIdentity { ed25519: self.signing.verifying_key().to_bytes(), x25519: XPublic::from(&self.x_secret).to_bytes() }
+        PublicIdentity {
+            ed25519: self.signing.verifying_key().to_bytes(),
+            x25519: XPublic::from(&self.x_secret).to_bytes(),
+        }
     }
 }
 
@@ -170,7 +177,8 @@ impl PublicIdentity {
         let mut x25519 = [0u8; 32];
         ed25519.copy_from_slice(&b[..32]);
         x25519.copy_from_slice(&b[32..64]);
-        ed25519_dalek::VerifyingKey::from_bytes(&ed25519).map_err(|_| FormatError::InvalidIdentity("not a valid Ed25519 key"))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&ed25519)
+            .map_err(|_| FormatError::InvalidIdentity("not a valid Ed25519 key"))?;
         Ok(PublicIdentity { ed25519, x25519 })
     }
 
@@ -197,7 +205,13 @@ impl std::fmt::Debug for PublicIdentity {
 pub fn passphrase_words() -> &'static [&'static str] {
     use std::sync::OnceLock;
     static W: OnceLock<Vec<&'static str>> = OnceLock::new();
-    W.get_or_init(|| include_str!("words-eff-long.txt").lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('-')).collect())
+    W.get_or_init(|| {
+        include_str!("words-eff-long.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.contains('-'))
+            .collect()
+    })
 }
 
 /// Default number of words in a generated passphrase (7 x 12.9 = 90 bits).

@@ -50,7 +50,13 @@ pub fn seal_to(recipient: &PublicIdentity, sender: &SigningKey, tid: &TransferId
 }
 
 /// [`seal_to`] with a chosen ephemeral secret (test vectors only).
-pub fn seal_to_with(recipient: &PublicIdentity, sender: &SigningKey, tid: &TransferId, key: &ContentKey, eph: [u8; 32]) -> Result<Vec<u8>> {
+pub fn seal_to_with(
+    recipient: &PublicIdentity,
+    sender: &SigningKey,
+    tid: &TransferId,
+    key: &ContentKey,
+    eph: [u8; 32],
+) -> Result<Vec<u8>> {
     let esk = StaticSecret::from(eph);
     let e = XPublic::from(&esk).to_bytes();
     let r = recipient.x25519;
@@ -114,6 +120,7 @@ pub fn open_sealed(me: &Identity, sealed: &[u8]) -> Result<Unsealed> {
     k.copy_from_slice(&plain[112..144]);
     let (tid, key) = (TransferId(tid), ContentKey::from_bytes(k));
     let vk = VerifyingKey::from_bytes(&sender).map_err(|_| FormatError::BadSignature)?;
-    vk.verify_strict(&signed_msg(&e, &r, &tid, &key), &Signature::from_bytes(&sig)).map_err(|_| FormatError::BadSignature)?;
+    vk.verify_strict(&signed_msg(&e, &r, &tid, &key), &Signature::from_bytes(&sig))
+        .map_err(|_| FormatError::BadSignature)?;
     Ok(Unsealed { sender, tid, key })
 }

@@ -56,7 +56,12 @@ impl Ticket {
     }
 
     /// Encode a ticket whose key is wrapped under `password` (Argon2id with `params`).
-    pub fn encode_with_password(tid: &TransferId, key: &ContentKey, password: &str, params: KdfParams) -> Result<String> {
+    pub fn encode_with_password(
+        tid: &TransferId,
+        key: &ContentKey,
+        password: &str,
+        params: KdfParams,
+    ) -> Result<String> {
         let mut salt = [0u8; 16];
         crate::random_bytes(&mut salt);
         let wk = derive(&params.hash(normalize_passphrase(password).as_bytes(), &salt)?, 1, CTX_TICKET);
@@ -84,7 +89,9 @@ impl Ticket {
             return Ok(Ticket::Password { tid: TransferId(tid), salt, kdf: b[32], wrapped: b[33..].to_vec() });
         }
         if let Some(body) = s.strip_prefix(TICKET_PREFIX) {
-            let b = zeroize::Zeroizing::new(crate::BASE32.decode(body.as_bytes()).map_err(|_| FormatError::InvalidTicket("not base32"))?);
+            let b = zeroize::Zeroizing::new(
+                crate::BASE32.decode(body.as_bytes()).map_err(|_| FormatError::InvalidTicket("not base32"))?,
+            );
             if b.len() != 48 {
                 return Err(FormatError::InvalidTicket("wrong length (incomplete copy?)"));
             }

@@ -91,7 +91,10 @@ fn trailing_and_unknown_version() {
     assert_eq!(open_chunk(&key, &tid, 0, true, &sealed), Err(FormatError::TrailingData { index: 0 }));
     sealed.pop();
     sealed[0] = 2;
-    assert_eq!(open_chunk(&key, &tid, 0, true, &sealed), Err(FormatError::UnsupportedVersion { what: "chunk", version: 2 }));
+    assert_eq!(
+        open_chunk(&key, &tid, 0, true, &sealed),
+        Err(FormatError::UnsupportedVersion { what: "chunk", version: 2 })
+    );
 }
 
 #[test]
@@ -110,9 +113,11 @@ fn parallel_paths_agree() {
     let key = ContentKey::random();
     let tid = TransferId::random();
     let chunks: Vec<Vec<u8>> = (0..8).map(|i| data(100_000 + i)).collect();
-    let items: Vec<(u64, bool, &[u8])> = chunks.iter().enumerate().map(|(i, c)| (i as u64, i == 7, c.as_slice())).collect();
+    let items: Vec<(u64, bool, &[u8])> =
+        chunks.iter().enumerate().map(|(i, c)| (i as u64, i == 7, c.as_slice())).collect();
     let sealed = seal_chunks_parallel(&key, &tid, &items);
-    let opened: Vec<(u64, bool, &[u8])> = sealed.iter().enumerate().map(|(i, c)| (i as u64, i == 7, c.as_slice())).collect();
+    let opened: Vec<(u64, bool, &[u8])> =
+        sealed.iter().enumerate().map(|(i, c)| (i as u64, i == 7, c.as_slice())).collect();
     for (i, r) in open_chunks_parallel(&key, &tid, &opened).into_iter().enumerate() {
         assert_eq!(r.unwrap(), chunks[i]);
     }

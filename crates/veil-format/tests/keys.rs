@@ -94,8 +94,10 @@ fn tickets() {
 
 #[test]
 fn identity_is_deterministic_and_separates_keys() {
-    let a = Identity::derive("correct horse battery staple extra words", "Alice@example", KdfParams::INSECURE_TEST).unwrap();
-    let b = Identity::derive(" correct horse battery staple extra words ", "alice@example", KdfParams::INSECURE_TEST).unwrap();
+    let a = Identity::derive("correct horse battery staple extra words", "Alice@example", KdfParams::INSECURE_TEST)
+        .unwrap();
+    let b = Identity::derive(" correct horse battery staple extra words ", "alice@example", KdfParams::INSECURE_TEST)
+        .unwrap();
     assert_eq!(a.public(), b.public());
     let c = Identity::derive("correct horse battery staple extra words", "bob", KdfParams::INSECURE_TEST).unwrap();
     assert_ne!(a.public(), c.public());

@@ -51,7 +51,10 @@ fn tampering_wrong_key_wrong_transfer_rejected() {
     assert!(Manifest::open(&sealed[..3], &key, &tid, None).is_err());
     let mut v = sealed.clone();
     v[4] = 9;
-    assert_eq!(Manifest::open(&v, &key, &tid, None).unwrap_err(), FormatError::UnsupportedVersion { what: "manifest", version: 9 });
+    assert_eq!(
+        Manifest::open(&v, &key, &tid, None).unwrap_err(),
+        FormatError::UnsupportedVersion { what: "manifest", version: 9 }
+    );
 }
 
 #[test]
@@ -85,8 +88,14 @@ fn inconsistent_manifests_rejected() {
     let mut m = sample(tid);
     m.chunk_size = 0;
     assert!(m.validate().is_err());
-    assert!(Manifest::new(tid, ContentKind::Files, 1024, vec![entry("a", 1), entry("A", 1)]).is_err(), "case-folded duplicate");
-    assert!(Manifest::new(tid, ContentKind::Files, 1024, vec![entry("a", 1), entry("a/b", 1)]).is_err(), "entry under a file");
+    assert!(
+        Manifest::new(tid, ContentKind::Files, 1024, vec![entry("a", 1), entry("A", 1)]).is_err(),
+        "case-folded duplicate"
+    );
+    assert!(
+        Manifest::new(tid, ContentKind::Files, 1024, vec![entry("a", 1), entry("a/b", 1)]).is_err(),
+        "entry under a file"
+    );
     assert!(Manifest::new(tid, ContentKind::Text, 1024, vec![entry("a", 1), entry("b", 1)]).is_err());
     assert!(Manifest::new(tid, ContentKind::Files, 1024, vec![entry("a", u64::MAX), entry("b", 2)]).is_err());
 }
@@ -97,8 +106,31 @@ fn name_validation() {
         assert!(validate_name(good).is_ok(), "{good} should be accepted");
     }
     for bad in [
-        "", "/etc/passwd", "../x", "a/../../x", "a/..", ".", "./a", "a//b", "a/", "C:\\x", "c:x", "a\\b", "nul", "NUL.txt",
-        "con", "con.d", "Com1.log", "lpt9", "aux/x", "a\0b", "a\nb", "\x1b[31mred", "trailing.", "space ", &"x".repeat(256),
+        "",
+        "/etc/passwd",
+        "../x",
+        "a/../../x",
+        "a/..",
+        ".",
+        "./a",
+        "a//b",
+        "a/",
+        "C:\\x",
+        "c:x",
+        "a\\b",
+        "nul",
+        "NUL.txt",
+        "con",
+        "con.d",
+        "Com1.log",
+        "lpt9",
+        "aux/x",
+        "a\0b",
+        "a\nb",
+        "\x1b[31mred",
+        "trailing.",
+        "space ",
+        &"x".repeat(256),
     ] {
         let r = validate_name(bad);
         assert!(matches!(r, Err(FormatError::UnsafeName { .. })), "{bad:?} should be rejected, got {r:?}");

@@ -29,11 +29,7 @@ use crate::{MAX_KEY_LEN, Store, StoreError, validate_key};
 /// same checks from separate tokio tasks.
 pub async fn run_all(store: &dyn Store) {
     let run = format!("conformance/{}", random_hex());
-    let case = |name: &'static str| Case {
-        store,
-        name,
-        prefix: format!("{run}/{name}"),
-    };
+    let case = |name: &'static str| Case { store, name, prefix: format!("{run}/{name}") };
     round_trip(&case("round-trip")).await;
     empty_object(&case("empty-object")).await;
     overwrite(&case("overwrite")).await;
@@ -54,21 +50,14 @@ pub async fn run_all(store: &dyn Store) {
 
     let all = case("cleanup");
     let leftover = all.list(&format!("{run}/")).await;
-    assert!(
-        leftover.is_empty(),
-        "{all}: cases left objects behind: {leftover:?}"
-    );
+    assert!(leftover.is_empty(), "{all}: cases left objects behind: {leftover:?}");
 }
 
 /// Concurrency checks from 32 separate tokio tasks: puts of different keys (in shared,
 /// new directories) all visible afterwards, and exactly one winner of a `put_new` race.
 pub async fn run_spawned(store: Arc<dyn Store>) {
     let prefix = format!("conformance/{}/spawned", random_hex());
-    let c = Case {
-        store: store.as_ref(),
-        name: "spawned-tasks",
-        prefix: prefix.clone(),
-    };
+    let c = Case { store: store.as_ref(), name: "spawned-tasks", prefix: prefix.clone() };
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..32u8 {
         let store = Arc::clone(&store);
@@ -79,21 +68,11 @@ pub async fn run_spawned(store: Arc<dyn Store>) {
         let (i, result) = joined.expect("put task panicked");
         c.ok(&format!("put #{i}"), result);
     }
-    let mut expected: Vec<String> = (0..32u8)
-        .map(|i| format!("{prefix}/d{}/k{i:02}", i % 4))
-        .collect();
+    let mut expected: Vec<String> = (0..32u8).map(|i| format!("{prefix}/d{}/k{i:02}", i % 4)).collect();
     expected.sort();
-    assert_eq!(
-        c.list(&format!("{prefix}/")).await,
-        expected,
-        "{c}: list after spawned puts"
-    );
+    assert_eq!(c.list(&format!("{prefix}/")).await, expected, "{c}: list after spawned puts");
     for (i, key) in (0..32u8).map(|i| (i, format!("{prefix}/d{}/k{i:02}", i % 4))) {
-        assert_eq!(
-            c.get(&key).await,
-            Some(body_of(i, 1000)),
-            "{c}: body of {key}"
-        );
+        assert_eq!(c.get(&key).await, Some(body_of(i, 1000)), "{c}: body of {key}");
     }
 
     let race = format!("{prefix}/race/obj");
@@ -110,21 +89,10 @@ pub async fn run_spawned(store: Arc<dyn Store>) {
             winners.push(i);
         }
     }
-    assert_eq!(
-        winners.len(),
-        1,
-        "{c}: put_new race must have exactly one winner, got {winners:?}"
-    );
-    assert_eq!(
-        c.get(&race).await,
-        Some(body_of(winners[0], 4096)),
-        "{c}: the winner's body"
-    );
+    assert_eq!(winners.len(), 1, "{c}: put_new race must have exactly one winner, got {winners:?}");
+    assert_eq!(c.get(&race).await, Some(body_of(winners[0], 4096)), "{c}: the winner's body");
     c.delete_prefix(&format!("{prefix}/")).await;
-    assert!(
-        c.list(&format!("{prefix}/")).await.is_empty(),
-        "{c}: cleanup"
-    );
+    assert!(c.list(&format!("{prefix}/")).await.is_empty(), "{c}: cleanup");
 }
 
 /// One case: the store, the case name for messages, and its private key prefix.
@@ -163,17 +131,11 @@ impl Case<'_> {
     }
 
     async fn put(&self, key: &str, body: impl Into<Bytes>) {
-        self.ok(
-            &format!("put {key:?}"),
-            self.store.put(key, body.into()).await,
-        );
+        self.ok(&format!("put {key:?}"), self.store.put(key, body.into()).await);
     }
 
     async fn put_new(&self, key: &str, body: impl Into<Bytes>) -> bool {
-        self.ok(
-            &format!("put_new {key:?}"),
-            self.store.put_new(key, body.into()).await,
-        )
+        self.ok(&format!("put_new {key:?}"), self.store.put_new(key, body.into()).await)
     }
 
     async fn get(&self, key: &str) -> Option<Bytes> {
@@ -190,13 +152,9 @@ impl Case<'_> {
 
     async fn list(&self, prefix: &str) -> Vec<String> {
         let keys = self.ok(&format!("list {prefix:?}"), self.store.list(prefix).await);
+        assert!(keys.is_sorted(), "{self}: list {prefix:?} is not sorted: {keys:?}");
         assert!(
-            keys.is_sorted(),
-            "{self}: list {prefix:?} is not sorted: {keys:?}"
-        );
-        assert!(
-            keys.iter()
-                .all(|key| key.starts_with(prefix) && validate_key(key).is_ok()),
+            keys.iter().all(|key| key.starts_with(prefix) && validate_key(key).is_ok()),
             "{self}: list {prefix:?} returned keys outside the prefix or invalid: {keys:?}"
         );
         keys
@@ -207,18 +165,12 @@ impl Case<'_> {
     }
 
     async fn delete_prefix(&self, prefix: &str) {
-        self.ok(
-            &format!("delete_prefix {prefix:?}"),
-            self.store.delete_prefix(prefix).await,
-        );
+        self.ok(&format!("delete_prefix {prefix:?}"), self.store.delete_prefix(prefix).await);
     }
 
     async fn cleanup(&self) {
         self.delete_prefix(&self.dir()).await;
-        assert!(
-            self.list(&self.dir()).await.is_empty(),
-            "{self}: cleanup left objects"
-        );
+        assert!(self.list(&self.dir()).await.is_empty(), "{self}: cleanup left objects");
     }
 }
 
@@ -226,20 +178,12 @@ async fn round_trip(c: &Case<'_>) {
     let key = c.key("obj");
     let body: Vec<u8> = (0..=255u8).cycle().take(3 * 256 + 7).collect();
     c.put(&key, body.clone()).await;
-    assert_eq!(
-        c.get(&key).await.as_deref(),
-        Some(&body[..]),
-        "{c}: get after put"
-    );
+    assert_eq!(c.get(&key).await.as_deref(), Some(&body[..]), "{c}: get after put");
     assert_eq!(c.head(&key).await, Some(len(&body)), "{c}: head after put");
 
     let odd = c.key("A-z_0.9/x..y/v1.2-");
     c.put(&odd, Bytes::from_static(b"odd but valid")).await;
-    assert_eq!(
-        c.get(&odd).await.as_deref(),
-        Some(&b"odd but valid"[..]),
-        "{c}: odd valid key"
-    );
+    assert_eq!(c.get(&odd).await.as_deref(), Some(&b"odd but valid"[..]), "{c}: odd valid key");
     assert_eq!(c.list(&c.dir()).await, sorted([odd, key]), "{c}: list");
     c.cleanup().await;
 }
@@ -247,11 +191,7 @@ async fn round_trip(c: &Case<'_>) {
 async fn empty_object(c: &Case<'_>) {
     let key = c.key("empty");
     c.put(&key, Bytes::new()).await;
-    assert_eq!(
-        c.get(&key).await,
-        Some(Bytes::new()),
-        "{c}: get of an empty object"
-    );
+    assert_eq!(c.get(&key).await, Some(Bytes::new()), "{c}: get of an empty object");
     assert_eq!(c.head(&key).await, Some(0), "{c}: head of an empty object");
     for (start, end) in [(0, 0), (0, 10)] {
         assert_eq!(
@@ -264,94 +204,40 @@ async fn empty_object(c: &Case<'_>) {
         matches!(c.range(&key, 1, 2).await, Err(StoreError::InvalidRange)),
         "{c}: get_range(1, 2) of an empty object must be InvalidRange"
     );
-    assert_eq!(
-        c.list(&c.dir()).await,
-        std::slice::from_ref(&key),
-        "{c}: an empty object is listed"
-    );
+    assert_eq!(c.list(&c.dir()).await, std::slice::from_ref(&key), "{c}: an empty object is listed");
     c.cleanup().await;
 }
 
 async fn overwrite(c: &Case<'_>) {
     let key = c.key("obj");
-    c.put(&key, Bytes::from_static(b"the first, longer body"))
-        .await;
+    c.put(&key, Bytes::from_static(b"the first, longer body")).await;
     c.put(&key, Bytes::from_static(b"second")).await;
-    assert_eq!(
-        c.get(&key).await.as_deref(),
-        Some(&b"second"[..]),
-        "{c}: put replaces"
-    );
-    assert_eq!(
-        c.head(&key).await,
-        Some(6),
-        "{c}: head after a shorter overwrite"
-    );
-    c.put(&key, Bytes::from_static(b"third, longer than the second"))
-        .await;
+    assert_eq!(c.get(&key).await.as_deref(), Some(&b"second"[..]), "{c}: put replaces");
+    assert_eq!(c.head(&key).await, Some(6), "{c}: head after a shorter overwrite");
+    c.put(&key, Bytes::from_static(b"third, longer than the second")).await;
     assert_eq!(
         c.get(&key).await.as_deref(),
         Some(&b"third, longer than the second"[..]),
         "{c}: put replaces with a longer body"
     );
-    assert_eq!(
-        c.list(&c.dir()).await,
-        [key],
-        "{c}: one object after overwrites"
-    );
+    assert_eq!(c.list(&c.dir()).await, [key], "{c}: one object after overwrites");
     c.cleanup().await;
 }
 
 async fn put_new(c: &Case<'_>) {
     let key = c.key("obj");
-    assert!(
-        c.put_new(&key, Bytes::from_static(b"one")).await,
-        "{c}: put_new on a missing key writes"
-    );
-    assert_eq!(
-        c.get(&key).await.as_deref(),
-        Some(&b"one"[..]),
-        "{c}: get after put_new"
-    );
-    assert!(
-        !c.put_new(&key, Bytes::from_static(b"two!")).await,
-        "{c}: put_new on an existing key"
-    );
-    assert_eq!(
-        c.get(&key).await.as_deref(),
-        Some(&b"one"[..]),
-        "{c}: put_new left the old body"
-    );
-    assert_eq!(
-        c.head(&key).await,
-        Some(3),
-        "{c}: put_new left the old size"
-    );
+    assert!(c.put_new(&key, Bytes::from_static(b"one")).await, "{c}: put_new on a missing key writes");
+    assert_eq!(c.get(&key).await.as_deref(), Some(&b"one"[..]), "{c}: get after put_new");
+    assert!(!c.put_new(&key, Bytes::from_static(b"two!")).await, "{c}: put_new on an existing key");
+    assert_eq!(c.get(&key).await.as_deref(), Some(&b"one"[..]), "{c}: put_new left the old body");
+    assert_eq!(c.head(&key).await, Some(3), "{c}: put_new left the old size");
     c.delete(&key).await;
-    assert!(
-        c.put_new(&key, Bytes::from_static(b"three")).await,
-        "{c}: put_new after delete"
-    );
-    assert_eq!(
-        c.get(&key).await.as_deref(),
-        Some(&b"three"[..]),
-        "{c}: get after put_new"
-    );
+    assert!(c.put_new(&key, Bytes::from_static(b"three")).await, "{c}: put_new after delete");
+    assert_eq!(c.get(&key).await.as_deref(), Some(&b"three"[..]), "{c}: get after put_new");
     c.put(&key, Bytes::from_static(b"four")).await;
-    assert_eq!(
-        c.get(&key).await.as_deref(),
-        Some(&b"four"[..]),
-        "{c}: put over put_new"
-    );
-    assert!(
-        c.put_new(&c.key("nested/deeper/obj"), Bytes::new()).await,
-        "{c}: put_new in new directories"
-    );
-    assert_eq!(
-        c.list(&c.dir()).await.len(),
-        2,
-        "{c}: put_new leaves nothing else listed"
-    );
+    assert_eq!(c.get(&key).await.as_deref(), Some(&b"four"[..]), "{c}: put over put_new");
+    assert!(c.put_new(&c.key("nested/deeper/obj"), Bytes::new()).await, "{c}: put_new in new directories");
+    assert_eq!(c.list(&c.dir()).await.len(), 2, "{c}: put_new leaves nothing else listed");
     c.cleanup().await;
 }
 
@@ -367,14 +253,8 @@ async fn missing(c: &Case<'_>) {
             );
         }
     }
-    assert!(
-        c.list(&c.dir()).await.is_empty(),
-        "{c}: list of an empty prefix"
-    );
-    assert!(
-        c.list(&c.key("no/")).await.is_empty(),
-        "{c}: list of a missing directory"
-    );
+    assert!(c.list(&c.dir()).await.is_empty(), "{c}: list of an empty prefix");
+    assert!(c.list(&c.key("no/")).await.is_empty(), "{c}: list of a missing directory");
 }
 
 async fn ranges(c: &Case<'_>) {
@@ -394,11 +274,7 @@ async fn ranges(c: &Case<'_>) {
     ];
     for (start, end, want) in checks {
         let got = c.ok("get_range", c.range(&key, start, end).await);
-        assert_eq!(
-            got.as_deref(),
-            Some(&body[want]),
-            "{c}: get_range({start}, {end})"
-        );
+        assert_eq!(got.as_deref(), Some(&body[want]), "{c}: get_range({start}, {end})");
     }
     for (start, end) in [(1001, 1002), (1001, 0), (u64::MAX, u64::MAX), (20, 10)] {
         let got = c.range(&key, start, end).await;
@@ -420,11 +296,7 @@ async fn list(c: &Case<'_>) {
     c.put(&sibling, Bytes::from_static(b"sibling")).await;
     let keys = |rels: &[&str]| sorted(rels.iter().map(|rel| c.key(rel)));
 
-    assert_eq!(
-        c.list(&c.dir()).await,
-        keys(&rels),
-        "{c}: list of the whole case"
-    );
+    assert_eq!(c.list(&c.dir()).await, keys(&rels), "{c}: list of the whole case");
     assert_eq!(
         c.list(&c.key("b/")).await,
         keys(&["b/1", "b/10", "b/2", "b/sub/x"]),
@@ -435,36 +307,15 @@ async fn list(c: &Case<'_>) {
         keys(&["b/1", "b/10", "b/2", "b/sub/x", "bx"]),
         "{c}: list of a partial name"
     );
-    assert_eq!(
-        c.list(&c.key("a")).await,
-        keys(&["a"]),
-        "{c}: list of a full key"
-    );
-    assert_eq!(
-        c.list(&c.key("b/sub/")).await,
-        keys(&["b/sub/x"]),
-        "{c}: list nested"
-    );
-    assert!(
-        c.list(&c.key("zz/")).await.is_empty(),
-        "{c}: list of a missing directory"
-    );
-    assert!(
-        c.list(&c.key("zz")).await.is_empty(),
-        "{c}: list of a missing name"
-    );
-    assert!(
-        c.list(&c.key("a/")).await.is_empty(),
-        "{c}: list below an object"
-    );
+    assert_eq!(c.list(&c.key("a")).await, keys(&["a"]), "{c}: list of a full key");
+    assert_eq!(c.list(&c.key("b/sub/")).await, keys(&["b/sub/x"]), "{c}: list nested");
+    assert!(c.list(&c.key("zz/")).await.is_empty(), "{c}: list of a missing directory");
+    assert!(c.list(&c.key("zz")).await.is_empty(), "{c}: list of a missing name");
+    assert!(c.list(&c.key("a/")).await.is_empty(), "{c}: list below an object");
     let mut with_sibling = keys(&rels);
     with_sibling.push(sibling.clone());
     with_sibling.sort();
-    assert_eq!(
-        c.list(&c.prefix).await,
-        with_sibling,
-        "{c}: list without a trailing slash"
-    );
+    assert_eq!(c.list(&c.prefix).await, with_sibling, "{c}: list without a trailing slash");
 
     c.delete(&sibling).await;
     c.cleanup().await;
@@ -477,29 +328,14 @@ async fn delete(c: &Case<'_>) {
     c.delete(&a).await;
     assert_eq!(c.get(&a).await, None, "{c}: get after delete");
     assert_eq!(c.head(&a).await, None, "{c}: head after delete");
-    assert_eq!(
-        c.get(&b).await.as_deref(),
-        Some(&b"b"[..]),
-        "{c}: delete kept the sibling"
-    );
+    assert_eq!(c.get(&b).await.as_deref(), Some(&b"b"[..]), "{c}: delete kept the sibling");
     c.delete(&a).await;
     c.delete(&c.key("never/existed")).await;
-    assert_eq!(
-        c.list(&c.dir()).await,
-        std::slice::from_ref(&b),
-        "{c}: list after delete"
-    );
+    assert_eq!(c.list(&c.dir()).await, std::slice::from_ref(&b), "{c}: list after delete");
     c.delete(&b).await;
-    assert!(
-        c.list(&c.dir()).await.is_empty(),
-        "{c}: list after deleting everything"
-    );
+    assert!(c.list(&c.dir()).await.is_empty(), "{c}: list after deleting everything");
     c.put(&a, Bytes::from_static(b"again")).await;
-    assert_eq!(
-        c.get(&a).await.as_deref(),
-        Some(&b"again"[..]),
-        "{c}: put after delete"
-    );
+    assert_eq!(c.get(&a).await.as_deref(), Some(&b"again"[..]), "{c}: put after delete");
     c.cleanup().await;
 }
 
@@ -509,35 +345,16 @@ async fn delete_prefix(c: &Case<'_>) {
     }
     let keys = |rels: &[&str]| sorted(rels.iter().map(|rel| c.key(rel)));
     c.delete_prefix(&c.key("x/")).await;
-    assert_eq!(
-        c.list(&c.dir()).await,
-        keys(&["xy/1", "y/1"]),
-        "{c}: delete_prefix of a directory"
-    );
+    assert_eq!(c.list(&c.dir()).await, keys(&["xy/1", "y/1"]), "{c}: delete_prefix of a directory");
     c.delete_prefix(&c.key("nothing/")).await;
     c.delete_prefix(&c.key("none")).await;
-    assert_eq!(
-        c.list(&c.dir()).await,
-        keys(&["xy/1", "y/1"]),
-        "{c}: delete_prefix of nothing"
-    );
+    assert_eq!(c.list(&c.dir()).await, keys(&["xy/1", "y/1"]), "{c}: delete_prefix of nothing");
     c.delete_prefix(&c.key("y")).await;
-    assert_eq!(
-        c.list(&c.dir()).await,
-        keys(&["xy/1"]),
-        "{c}: delete_prefix of a partial name"
-    );
+    assert_eq!(c.list(&c.dir()).await, keys(&["xy/1"]), "{c}: delete_prefix of a partial name");
     c.delete_prefix(&c.dir()).await;
-    assert!(
-        c.list(&c.dir()).await.is_empty(),
-        "{c}: delete_prefix of everything"
-    );
+    assert!(c.list(&c.dir()).await.is_empty(), "{c}: delete_prefix of everything");
     c.put(&c.key("x/1"), Bytes::from_static(b"again")).await;
-    assert_eq!(
-        c.get(&c.key("x/1")).await.as_deref(),
-        Some(&b"again"[..]),
-        "{c}: put after delete_prefix"
-    );
+    assert_eq!(c.get(&c.key("x/1")).await.as_deref(), Some(&b"again"[..]), "{c}: put after delete_prefix");
     c.cleanup().await;
 }
 
@@ -566,33 +383,19 @@ async fn invalid_keys(c: &Case<'_>) {
     ];
     for key in &bad {
         let s = c.store;
-        c.invalid_key(
-            &format!("put {key:?}"),
-            s.put(key, Bytes::from_static(b"x")).await,
-        );
-        c.invalid_key(
-            &format!("put_new {key:?}"),
-            s.put_new(key, Bytes::from_static(b"x")).await,
-        );
+        c.invalid_key(&format!("put {key:?}"), s.put(key, Bytes::from_static(b"x")).await);
+        c.invalid_key(&format!("put_new {key:?}"), s.put_new(key, Bytes::from_static(b"x")).await);
         c.invalid_key(&format!("get {key:?}"), s.get(key).await);
         c.invalid_key(&format!("get_range {key:?}"), s.get_range(key, 0, 1).await);
         c.invalid_key(&format!("head {key:?}"), s.head(key).await);
         c.invalid_key(&format!("delete {key:?}"), s.delete(key).await);
     }
-    for prefix in [
-        "../", "/", "/abs/", "a//", "a/../", "a/./", ".hidden/", "a\\b", "a\0", "x//",
-    ] {
+    for prefix in ["../", "/", "/abs/", "a//", "a/../", "a/./", ".hidden/", "a\\b", "a\0", "x//"] {
         let s = c.store;
         c.invalid_key(&format!("list {prefix:?}"), s.list(prefix).await);
-        c.invalid_key(
-            &format!("delete_prefix {prefix:?}"),
-            s.delete_prefix(prefix).await,
-        );
+        c.invalid_key(&format!("delete_prefix {prefix:?}"), s.delete_prefix(prefix).await);
     }
-    assert!(
-        c.list(&c.dir()).await.is_empty(),
-        "{c}: rejected writes stored nothing"
-    );
+    assert!(c.list(&c.dir()).await.is_empty(), "{c}: rejected writes stored nothing");
 }
 
 async fn longest_key(c: &Case<'_>) {
@@ -609,20 +412,9 @@ async fn longest_key(c: &Case<'_>) {
     assert_eq!(key.len(), MAX_KEY_LEN, "{c}: test setup");
     assert!(validate_key(&key).is_ok(), "{c}: test setup: {key}");
     c.put(&key, Bytes::from_static(b"long")).await;
-    assert_eq!(
-        c.get(&key).await.as_deref(),
-        Some(&b"long"[..]),
-        "{c}: the longest key round trip"
-    );
-    assert_eq!(
-        c.list(&c.dir()).await,
-        [key.clone()],
-        "{c}: the longest key is listed"
-    );
-    c.invalid_key(
-        "put of a key one byte too long",
-        c.store.put(&(key + "k"), Bytes::new()).await,
-    );
+    assert_eq!(c.get(&key).await.as_deref(), Some(&b"long"[..]), "{c}: the longest key round trip");
+    assert_eq!(c.list(&c.dir()).await, [key.clone()], "{c}: the longest key is listed");
+    c.invalid_key("put of a key one byte too long", c.store.put(&(key + "k"), Bytes::new()).await);
     c.cleanup().await;
 }
 
@@ -635,39 +427,22 @@ async fn large_object(c: &Case<'_>) {
     let got = c.get(&key).await.expect("8 MiB object is missing");
     assert!(got == body, "{c}: 8 MiB round trip differs");
     let mid = SIZE / 2;
-    let checks = [
-        (mid - 3, mid + 5),
-        (0, 1 << 20),
-        (SIZE - 10, SIZE + 10),
-        (1, SIZE),
-    ];
+    let checks = [(mid - 3, mid + 5), (0, 1 << 20), (SIZE - 10, SIZE + 10), (1, SIZE)];
     for (start, end) in checks {
         let got = c.ok("get_range", c.range(&key, u64_of(start), u64_of(end)).await);
         let want = body.slice(start..end.min(SIZE));
-        assert!(
-            got.as_ref() == Some(&want),
-            "{c}: get_range({start}, {end}) of 8 MiB differs"
-        );
+        assert!(got.as_ref() == Some(&want), "{c}: get_range({start}, {end}) of 8 MiB differs");
     }
     c.cleanup().await;
 }
 
 async fn concurrent_puts(c: &Case<'_>) {
     let key = |i: u8| c.key(&format!("d{}/k{i:02}", i % 4));
-    let puts =
-        (0..32u8).map(|i| async move { c.put(&key(i), body_of(i, 1000 + usize::from(i))).await });
+    let puts = (0..32u8).map(|i| async move { c.put(&key(i), body_of(i, 1000 + usize::from(i))).await });
     join_all(puts.collect()).await;
-    assert_eq!(
-        c.list(&c.dir()).await,
-        sorted((0..32).map(key)),
-        "{c}: all concurrent puts listed"
-    );
+    assert_eq!(c.list(&c.dir()).await, sorted((0..32).map(key)), "{c}: all concurrent puts listed");
     for i in 0..32u8 {
-        assert_eq!(
-            c.get(&key(i)).await,
-            Some(body_of(i, 1000 + usize::from(i))),
-            "{c}: body of concurrent put #{i}"
-        );
+        assert_eq!(c.get(&key(i)).await, Some(body_of(i, 1000 + usize::from(i))), "{c}: body of concurrent put #{i}");
     }
     c.cleanup().await;
 }
@@ -678,21 +453,10 @@ async fn put_new_race(c: &Case<'_>) {
         let key = key.clone();
         async move { (i, c.put_new(&key, body_of(i, 4096)).await) }
     });
-    let winners: Vec<u8> = join_all(racers.collect())
-        .await
-        .into_iter()
-        .filter_map(|(i, won)| won.then_some(i))
-        .collect();
-    assert_eq!(
-        winners.len(),
-        1,
-        "{c}: put_new race must have exactly one winner, got {winners:?}"
-    );
-    assert_eq!(
-        c.get(&key).await,
-        Some(body_of(winners[0], 4096)),
-        "{c}: the winner's body"
-    );
+    let winners: Vec<u8> =
+        join_all(racers.collect()).await.into_iter().filter_map(|(i, won)| won.then_some(i)).collect();
+    assert_eq!(winners.len(), 1, "{c}: put_new race must have exactly one winner, got {winners:?}");
+    assert_eq!(c.get(&key).await, Some(body_of(winners[0], 4096)), "{c}: the winner's body");
     c.cleanup().await;
 }
 
@@ -763,10 +527,7 @@ async fn put_during_delete_prefix(c: &Case<'_>) {
 
 async fn check(c: &Case<'_>) {
     c.ok("check", c.store.check().await);
-    assert!(
-        c.list(&c.dir()).await.is_empty(),
-        "{c}: check leaves nothing listed"
-    );
+    assert!(c.list(&c.dir()).await.is_empty(), "{c}: check leaves nothing listed");
 }
 
 /// Polls every future of one task concurrently until all are done.
@@ -783,17 +544,10 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
                 }
             }
         }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
     })
     .await;
-    outputs
-        .into_iter()
-        .map(|output| output.expect("every future completed"))
-        .collect()
+    outputs.into_iter().map(|output| output.expect("every future completed")).collect()
 }
 
 fn body_of(byte: u8, size: usize) -> Bytes {

@@ -40,10 +40,6 @@ pub enum StoreError {
 impl StoreError {
     /// Builds an [`StoreError::Io`] for `op` on `key`.
     pub(crate) fn io(op: &'static str, key: &str, source: std::io::Error) -> Self {
-        Self::Io {
-            op,
-            key: key.to_owned(),
-            source,
-        }
+        Self::Io { op, key: key.to_owned(), source }
     }
 }

@@ -56,10 +56,7 @@ impl FsStore {
         let err = |source| StoreError::io("open", &shown, source);
         dir_builder().recursive(true).create(&root).map_err(err)?;
         if !fs::metadata(&root).map_err(err)?.is_dir() {
-            return Err(err(io::Error::new(
-                ErrorKind::NotADirectory,
-                "the store root is not a directory",
-            )));
+            return Err(err(io::Error::new(ErrorKind::NotADirectory, "the store root is not a directory")));
         }
         let root = std::path::absolute(&root).map_err(err)?;
         Ok(FsStore { root: root.into() })
@@ -81,9 +78,8 @@ impl FsStore {
     /// [`StoreError::Io`] if a directory cannot be read or a file cannot be removed.
     pub async fn remove_stale_temp_files(&self) -> Result<usize, StoreError> {
         self.run(|root| {
-            let removed = remove_temp_files(root).map_err(|e| {
-                StoreError::io("remove_stale_temp_files", &root.display().to_string(), e)
-            })?;
+            let removed = remove_temp_files(root)
+                .map_err(|e| StoreError::io("remove_stale_temp_files", &root.display().to_string(), e))?;
             if removed > 0 {
                 tracing::info!(removed, root = %root.display(), "removed stale temporary files");
             }
@@ -114,15 +110,13 @@ impl Store for FsStore {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
         validate_key(key)?;
         let key = key.to_owned();
-        self.run(move |root| write_object(root, &key, &body, Mode::Replace).map(|_| ()))
-            .await
+        self.run(move |root| write_object(root, &key, &body, Mode::Replace).map(|_| ())).await
     }
 
     async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
         validate_key(key)?;
         let key = key.to_owned();
-        self.run(move |root| write_object(root, &key, &body, Mode::CreateOnly))
-            .await
+        self.run(move |root| write_object(root, &key, &body, Mode::CreateOnly)).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
@@ -140,12 +134,7 @@ impl Store for FsStore {
         .await
     }
 
-    async fn get_range(
-        &self,
-        key: &str,
-        start: u64,
-        end: u64,
-    ) -> Result<Option<Bytes>, StoreError> {
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Bytes>, StoreError> {
         validate_key(key)?;
         let key = key.to_owned();
         self.run(move |root| {
@@ -181,8 +170,7 @@ impl Store for FsStore {
         validate_prefix(prefix)?;
         let prefix = prefix.to_owned();
         self.run(move |root| {
-            let walk =
-                walk_prefix(root, &prefix).map_err(|e| StoreError::io("list", &prefix, e))?;
+            let walk = walk_prefix(root, &prefix).map_err(|e| StoreError::io("list", &prefix, e))?;
             let mut keys: Vec<String> = walk.files.into_iter().map(|(key, _)| key).collect();
             keys.sort_unstable();
             Ok(keys)
@@ -204,16 +192,11 @@ impl Store for FsStore {
 
     async fn check(&self) -> Result<(), StoreError> {
         self.run(|root| {
-            let unavailable = |what: &str, e: io::Error| {
-                StoreError::Unavailable(format!("{what} {}: {e}", root.display()))
-            };
-            let meta =
-                fs::metadata(root).map_err(|e| unavailable("cannot access the store root", e))?;
+            let unavailable =
+                |what: &str, e: io::Error| StoreError::Unavailable(format!("{what} {}: {e}", root.display()));
+            let meta = fs::metadata(root).map_err(|e| unavailable("cannot access the store root", e))?;
             if !meta.is_dir() {
-                return Err(StoreError::Unavailable(format!(
-                    "the store root {} is not a directory",
-                    root.display()
-                )));
+                return Err(StoreError::Unavailable(format!("the store root {} is not a directory", root.display())));
             }
             let probe = root.join(format!("{TEMP_PREFIX}probe-{}", random_hex()?));
             write_new_file(&probe, b"veil-store readiness probe", false)
@@ -265,10 +248,9 @@ fn link_new(tmp: &Path, path: &Path) -> io::Result<bool> {
     match fs::hard_link(tmp, path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => Err(io::Error::new(
-                ErrorKind::IsADirectory,
-                "the key names a directory holding other keys",
-            )),
+            Ok(meta) if meta.is_dir() => {
+                Err(io::Error::new(ErrorKind::IsADirectory, "the key names a directory holding other keys"))
+            }
             _ => Ok(false),
         },
         Err(e) => Err(e),
@@ -342,9 +324,7 @@ fn write_new_file(path: &Path, body: &[u8], sync: bool) -> io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    let written = file
-        .write_all(body)
-        .and_then(|()| if sync { file.sync_all() } else { Ok(()) });
+    let written = file.write_all(body).and_then(|()| if sync { file.sync_all() } else { Ok(()) });
     if written.is_err() {
         drop(file);
         remove_quietly(path);
@@ -450,12 +430,7 @@ fn walk_prefix(root: &Path, prefix: &str) -> io::Result<Walk> {
         base.push('/');
         depth += 1;
     }
-    let mut walk = Walk {
-        start: start.clone(),
-        depth,
-        files: Vec::new(),
-        dirs: Vec::new(),
-    };
+    let mut walk = Walk { start: start.clone(), depth, files: Vec::new(), dirs: Vec::new() };
     let mut stack = vec![(start, base, true)];
     while let Some((dir, base, top)) = stack.pop() {
         let entries = match fs::read_dir(&dir) {
@@ -589,8 +564,7 @@ fn remove_quietly(path: &Path) {
 /// 128 random bits as 32 lowercase hex digits.
 fn random_hex() -> Result<String, StoreError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        StoreError::Other(format!("the system random number generator failed: {e}"))
-    })?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Other(format!("the system random number generator failed: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -54,10 +54,7 @@ pub(crate) fn is_valid_segment(name: &str) -> bool {
 }
 
 fn invalid(key: &str, reason: &'static str) -> StoreError {
-    StoreError::InvalidKey {
-        key: key.to_owned(),
-        reason,
-    }
+    StoreError::InvalidKey { key: key.to_owned(), reason }
 }
 
 fn check_key(key: &str) -> Result<(), &'static str> {
@@ -102,14 +99,7 @@ mod tests {
 
     #[test]
     fn accepts_relay_keys() {
-        for key in [
-            "t/0a1b2c/c/00000012",
-            "t/0a1b2c/manifest",
-            "t/0a1b2c/dl/3",
-            "a",
-            "a.b/c..d/e-f_G9",
-            "x.",
-        ] {
+        for key in ["t/0a1b2c/c/00000012", "t/0a1b2c/manifest", "t/0a1b2c/dl/3", "a", "a.b/c..d/e-f_G9", "x."] {
             assert!(validate_key(key).is_ok(), "{key}");
         }
         let long = format!("{}/{}/b", "a".repeat(255), "a".repeat(254));
@@ -142,10 +132,7 @@ mod tests {
             too_long.as_str(),
             long_segment.as_str(),
         ] {
-            assert!(
-                matches!(validate_key(key), Err(StoreError::InvalidKey { .. })),
-                "{key:?}"
-            );
+            assert!(matches!(validate_key(key), Err(StoreError::InvalidKey { .. })), "{key:?}");
         }
     }
 

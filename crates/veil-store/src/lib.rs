@@ -84,8 +84,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Bytes `[start, end)` clamped to the object's length; `None` if the object is missing.
     /// `start` past the length, or `end < start`, is [`StoreError::InvalidRange`];
     /// `start == len` gives an empty body.
-    async fn get_range(&self, key: &str, start: u64, end: u64)
-    -> Result<Option<Bytes>, StoreError>;
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Bytes>, StoreError>;
 
     /// Size in bytes, or `None` if missing.
     async fn head(&self, key: &str) -> Result<Option<u64>, StoreError>;

@@ -64,12 +64,7 @@ impl Store for MemoryStore {
         Ok(self.objects.read().await.get(key).cloned())
     }
 
-    async fn get_range(
-        &self,
-        key: &str,
-        start: u64,
-        end: u64,
-    ) -> Result<Option<Bytes>, StoreError> {
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Bytes>, StoreError> {
         validate_key(key)?;
         let objects = self.objects.read().await;
         let Some(body) = objects.get(key) else {

@@ -88,7 +88,8 @@ impl RelayProc {
 
     /// The chunk files of a transfer, sorted by index.
     pub fn chunk_files(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = self.store_files().into_iter().filter(|p| p.parent().is_some_and(|d| d.ends_with("c"))).collect();
+        let mut v: Vec<PathBuf> =
+            self.store_files().into_iter().filter(|p| p.parent().is_some_and(|d| d.ends_with("c"))).collect();
         v.sort();
         v
     }
@@ -115,7 +116,11 @@ pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// A `veil` command with its own state folder, pointed at `relay`.
 pub fn veil(home: &Path, relay: &RelayProc) -> Command {
     let mut c = Command::new(bin("veil"));
-    c.env("VEIL_HOME", home).env("VEIL_RELAY", &relay.addr).env("VEIL_RETRY_SECS", "3").env("VEIL_WAIT_SECS", "60").env_remove("VEIL_PASSPHRASE");
+    c.env("VEIL_HOME", home)
+        .env("VEIL_RELAY", &relay.addr)
+        .env("VEIL_RETRY_SECS", "3")
+        .env("VEIL_WAIT_SECS", "60")
+        .env_remove("VEIL_PASSPHRASE");
     c.stdin(Stdio::null());
     c
 }
@@ -125,7 +130,12 @@ pub fn run(mut c: Command) -> Output {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Spawn a `veil send ... --json` and return the child and its first event (code or ticket).
