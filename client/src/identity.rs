@@ -20,11 +20,40 @@ struct Stored {
 
 /// Load the saved identity, if any.
 pub fn load(home: &Home) -> Result<Option<Identity>> {
+    Ok(load_full(home)?.map(|(id, _)| id))
+}
+
+/// Load the saved identity and its handle, if any.
+pub fn load_full(home: &Home) -> Result<Option<(Identity, String)>> {
     let Some(s) = home.read_json::<Stored>("identity.json")? else { return Ok(None) };
-    let seed: [u8; 32] =
-        hex::decode(&s.seed).ok().and_then(|v| v.try_into().ok()).context("identity.json is corrupt")?;
-    let id = Identity::from_seed(SecretKey::from_bytes(seed), KdfParams::from_version(s.kdf)?);
-    Ok(Some(id))
+    let seed = Zeroizing::new(
+        hex::decode(&s.seed).ok().and_then(|v| <[u8; 32]>::try_from(v).ok()).context("identity.json is corrupt")?,
+    );
+    let id = Identity::from_seed(SecretKey::from_bytes(*seed), KdfParams::from_version(s.kdf)?);
+    Ok(Some((id, s.handle)))
+}
+
+/// `veil identity export`: the public identity string alone.
+pub fn export(home: &Home) -> Result<()> {
+    let Some(id) = load(home)? else { bail!("no identity yet; run `veil identity new`") };
+    println!("{}", id.public().encode());
+    Ok(())
+}
+
+/// One line on what guessing a passphrase of `bits` bits costs against Argon2id V1.
+fn guessing_cost(bits: u32) -> String {
+    // A generous attacker: 10 000 Argon2id (256 MiB, t=3) guesses a second, e.g. a few
+    // hundred GPUs; on average half the space is searched.
+    const RATE: f64 = 10_000.0;
+    let secs = 2f64.powi(bits as i32 - 1) / RATE;
+    let when = match secs {
+        s if s < 60.0 => "under a minute".to_string(),
+        s if s < 3600.0 => format!("about {:.0} minutes", s / 60.0),
+        s if s < 86400.0 => format!("about {:.0} hours", s / 3600.0),
+        s if s < 86400.0 * 365.0 => format!("about {:.0} days", s / 86400.0),
+        s => format!("about {:.0e} years", s / (86400.0 * 365.0)),
+    };
+    format!("an attacker testing 10 000 guesses a second offline finds a {bits}-bit passphrase in {when} on average")
 }
 
 /// `veil identity new`.
@@ -68,12 +97,11 @@ pub fn new(
         generate_passphrase(DEFAULT_PASSPHRASE_WORDS)
     };
     if let Err(e) = check_passphrase(&pass) {
+        let bits = veil_format::identity::estimate_bits(&pass);
         if !weak_ok {
-            bail!(
-                "{e}. Anyone who knows your public identity can test guesses offline. Pass --i-know-it-is-weak to use it anyway"
-            );
+            bail!("{e}; {}. Pass --i-know-it-is-weak to use it anyway", guessing_cost(bits));
         }
-        eprintln!("warning: {e}");
+        eprintln!("warning: {e}; {}", guessing_cost(bits));
     }
     eprintln!("Deriving your identity (Argon2id, 256 MiB; about a second)...");
     let id = Identity::derive(&pass, &handle, KdfParams::V1)?;

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod identity;
+mod inbox;
 mod ui;
 
 use anyhow::{Context, Result, bail};
@@ -9,8 +10,12 @@ use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use veil_client::{ClientError, Home, ReceiveFrom, ReceiveOptions, Relay, RelayAddr, SendInput, SendMode, SendOptions};
+use veil_client::{
+    ClientError, Contacts, Home, ReceiveFrom, ReceiveOptions, Relay, RelayAddr, SendInput, SendMode, SendOptions,
+    SenderStatus,
+};
 use veil_format::escape_text;
 use veil_format::identity::Identity;
 
@@ -43,8 +48,9 @@ enum Cmd {
         /// Protect the ticket with a password (read from VEIL_PASSWORD or a prompt).
         #[arg(long, requires = "link")]
         password: bool,
-        /// Send to an identity (not available in this version).
-        #[arg(long)]
+        /// Send to a person: a contact name or a public identity (`veilid1...`). The key
+        /// is left sealed in their inbox on the relay; they may be offline.
+        #[arg(long, conflicts_with_all = ["code", "link"])]
         to: Option<String>,
         /// Delete from the relay after this long.
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
@@ -56,10 +62,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Receive with a code or a ticket.
+    /// Receive with a code or a ticket; without one, everything waiting in your inbox.
     Receive {
-        /// The code or ticket from the sender.
-        code: String,
+        /// The code or ticket from the sender (omit to fetch your inbox).
+        code: Option<String>,
         /// Relay address.
         #[arg(long)]
         relay: Option<String>,
@@ -72,9 +78,28 @@ enum Cmd {
         /// Replace existing files.
         #[arg(long)]
         overwrite: bool,
+        /// Accept a sender that claims a contact's name but signed with another key.
+        /// Without it such a transfer is refused, or on a terminal needs a typed "yes"
+        /// (even with --yes).
+        #[arg(long)]
+        accept_changed_key: bool,
         /// One JSON object per line on stdout.
         #[arg(long)]
         json: bool,
+    },
+    /// What is waiting in your inbox: sender, names, sizes, age.
+    Inbox {
+        /// Relay address.
+        #[arg(long)]
+        relay: Option<String>,
+        /// One JSON object per entry on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Names for the people you send to and receive from.
+    Contacts {
+        #[command(subcommand)]
+        cmd: ContactsCmd,
     },
     /// Stream standard input live to viewers (`ffmpeg ... -f mpegts - | veil stream`).
     Stream {
@@ -129,6 +154,37 @@ enum IdentityCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print your public identity string (to give to people who send to you).
+    Export,
+    /// Add someone's public identity as a contact (same as `veil contacts add`).
+    Import {
+        /// Name for the contact.
+        name: String,
+        /// Their public identity (`veilid1...`).
+        identity: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ContactsCmd {
+    /// Add a contact.
+    Add {
+        /// Name for the contact.
+        name: String,
+        /// Their public identity (`veilid1...`).
+        identity: String,
+    },
+    /// List contacts with their fingerprints.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a contact.
+    Remove {
+        /// The contact's name.
+        name: String,
+    },
 }
 
 fn main() {
@@ -153,7 +209,7 @@ fn main() {
     std::process::exit(code);
 }
 
-fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr> {
+pub(crate) fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr> {
     let s = match flag.or_else(|| std::env::var("VEIL_RELAY").ok()).filter(|s| !s.is_empty()) {
         Some(s) => s,
         None => home.config()?.relay.unwrap_or_else(|| veil_client::DEFAULT_RELAY.to_string()),
@@ -161,11 +217,11 @@ fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr> {
     Ok(RelayAddr::parse(&s)?)
 }
 
-fn parallel() -> usize {
+pub(crate) fn parallel() -> usize {
     std::env::var("VEIL_PARALLEL").ok().and_then(|s| s.parse().ok()).unwrap_or(6)
 }
 
-fn wait() -> Duration {
+pub(crate) fn wait() -> Duration {
     Duration::from_secs(std::env::var("VEIL_WAIT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3600))
 }
 
@@ -174,11 +230,6 @@ async fn run(cli: Cli) -> Result<()> {
     let home = Home::from_env();
     match cli.cmd {
         Cmd::Send { paths, text, relay, code, link, password, to, expire, max_downloads, json } => {
-            if to.is_some() {
-                return Err(
-                    ClientError::Usage("--to (identity mode) is not available in this version of veil".into()).into()
-                );
-            }
             let input = match (text, paths.as_slice()) {
                 (Some(t), _) => SendInput::Text(t),
                 (None, [p]) if p.as_os_str() == "-" => SendInput::Stdin,
@@ -192,15 +243,23 @@ async fn run(cli: Cli) -> Result<()> {
                     SendInput::Paths(ps.to_vec())
                 }
             };
-            let mode = if link {
+            let mode = if let Some(to) = to {
+                SendMode::To { recipient: Contacts::load(&home)?.resolve(&to)? }
+            } else if link {
                 let pw = if password { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
                 SendMode::Link { password: pw }
             } else {
                 SendMode::Code(code)
             };
-            let signer = identity::load(&home)?.unwrap_or_else(Identity::ephemeral);
+            let mine = identity::load_full(&home)?;
+            let sender_name = mine
+                .as_ref()
+                .map(|(_, h)| veil_format::identity::normalize_handle(h))
+                .filter(|h| veil_format::manifest::validate_sender_name(h).is_ok());
+            let id = mine.map(|(id, _)| id);
+            let signer = id.clone().unwrap_or_else(Identity::ephemeral);
             let addr = relay_addr(&home, relay)?;
-            let relay = Relay::connect(addr, home.clone()).await?;
+            let relay = Relay::connect_as(addr, home.clone(), id).await?;
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "send");
             let opts = SendOptions {
                 home,
@@ -209,6 +268,7 @@ async fn run(cli: Cli) -> Result<()> {
                 expire,
                 max_downloads,
                 signer,
+                sender_name,
                 chunk_size: veil_format::chunk::DEFAULT_CHUNK_SIZE,
                 parallel: parallel(),
             };
@@ -217,7 +277,7 @@ async fn run(cli: Cli) -> Result<()> {
             r?;
             Ok(())
         }
-        Cmd::Receive { code, relay, out, yes, overwrite, json } => {
+        Cmd::Receive { code, relay, out, yes, overwrite, accept_changed_key, json } => {
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             if !yes && !interactive {
                 return Err(ClientError::Usage(
@@ -225,6 +285,11 @@ async fn run(cli: Cli) -> Result<()> {
                 )
                 .into());
             }
+            let refused_key = Arc::new(AtomicBool::new(false));
+            let consent = consent(yes, interactive, accept_changed_key, refused_key.clone());
+            let Some(code) = code else {
+                return inbox::receive_all(&home, relay, out, overwrite, json, consent, refused_key).await;
+            };
             let from = if veil_format::ticket::is_ticket(&code) {
                 let t = veil_format::ticket::Ticket::decode(&code)?;
                 let pw =
@@ -234,41 +299,36 @@ async fn run(cli: Cli) -> Result<()> {
                 veil_format::code::Code::parse(&code)?;
                 ReceiveFrom::Code(code)
             };
-            let consent: veil_client::receive::Consent = if yes {
-                Arc::new(|o: &veil_client::Offer| {
-                    describe(o);
-                    true
-                })
-            } else {
-                Arc::new(|o: &veil_client::Offer| {
-                    describe(o);
-                    ask("Accept? [y/N] ")
-                })
-            };
             let addr = relay_addr(&home, relay)?;
-            let relay = Relay::connect(addr, home.clone()).await?;
+            let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "receive");
             let opts =
                 ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
             let r = veil_client::receive(relay.clone(), opts, events).await;
             relay.close().await;
-            let r = r?;
-            if let Some(t) = r.text {
-                let mut so = std::io::stdout().lock();
-                if json {
-                    writeln!(so, "{}", serde_json::json!({"event": "text", "text": t}))?;
-                } else if std::io::stdout().is_terminal() {
-                    let safe: String = t.split('\n').map(escape_text).collect::<Vec<_>>().join("\n");
-                    writeln!(so, "{safe}")?;
-                } else {
-                    so.write_all(t.as_bytes())?;
-                }
-            }
+            let r = r.map_err(|e| changed_key_error(e, &refused_key))?;
+            print_text(r.text, json)?;
             Ok(())
         }
+        Cmd::Inbox { relay, json } => inbox::list(&home, relay, json).await,
+        Cmd::Contacts { cmd } => match cmd {
+            ContactsCmd::Add { name, identity } => contacts_add(&home, &name, &identity),
+            ContactsCmd::List { json } => contacts_list(&home, json),
+            ContactsCmd::Remove { name } => {
+                let mut c = Contacts::load(&home)?;
+                if !c.remove(&name) {
+                    return Err(
+                        ClientError::Usage(format!("{} is not one of your contacts", escape_text(&name))).into()
+                    );
+                }
+                c.save(&home)?;
+                eprintln!("Removed {}", escape_text(&name));
+                Ok(())
+            }
+        },
         Cmd::Stream { relay, code, viewers, json } => {
             let addr = relay_addr(&home, relay)?;
-            let relay = Relay::connect(addr, home.clone()).await?;
+            let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
             // stdout may be a pipe others read: stream events go to stderr unless --json.
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "stream");
             let opts = veil_client::stream::PublishOptions { code, viewers, ..Default::default() };
@@ -292,7 +352,97 @@ async fn run(cli: Cli) -> Result<()> {
                 identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json)
             }
             IdentityCmd::Show { json } => identity::show(&home, json),
+            IdentityCmd::Export => identity::export(&home),
+            IdentityCmd::Import { name, identity } => contacts_add(&home, &name, &identity),
         },
+    }
+}
+
+/// Text of a received text transfer: JSON, escaped on a terminal, raw into a pipe.
+fn print_text(text: Option<String>, json: bool) -> Result<()> {
+    if let Some(t) = text {
+        let mut so = std::io::stdout().lock();
+        if json {
+            writeln!(so, "{}", serde_json::json!({"event": "text", "text": t}))?;
+        } else if std::io::stdout().is_terminal() {
+            let safe: String = t.split('\n').map(escape_text).collect::<Vec<_>>().join("\n");
+            writeln!(so, "{safe}")?;
+        } else {
+            so.write_all(t.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// The consent callback. A sender claiming a contact's name with another key is refused
+/// unless `--accept-changed-key`, or on a terminal the user types "yes" (even with --yes).
+fn consent(
+    yes: bool,
+    interactive: bool,
+    accept_changed_key: bool,
+    refused: Arc<AtomicBool>,
+) -> veil_client::receive::Consent {
+    Arc::new(move |o: &veil_client::Offer| {
+        describe(o);
+        if matches!(o.status, SenderStatus::ChangedKey { .. }) && !accept_changed_key {
+            if interactive && ask_exact("Type \"yes\" to accept this transfer from the changed key anyway: ", "yes") {
+                return true;
+            }
+            refused.store(true, Ordering::Relaxed);
+            return false;
+        }
+        yes || ask("Accept? [y/N] ")
+    })
+}
+
+fn changed_key_error(e: ClientError, refused: &AtomicBool) -> anyhow::Error {
+    if matches!(e, ClientError::Declined) && refused.load(Ordering::Relaxed) {
+        return anyhow::anyhow!(
+            "refused: the sender claims a contact's name but its key changed (see the warning above); pass --accept-changed-key to receive anyway"
+        );
+    }
+    e.into()
+}
+
+fn contacts_add(home: &Home, name: &str, id: &str) -> Result<()> {
+    let public = veil_format::identity::PublicIdentity::decode(id)?;
+    let mut c = Contacts::load(home)?;
+    let n = c.add(name, &public)?;
+    c.save(home)?;
+    eprintln!("Added {} ({})", escape_text(&n), public.fingerprint());
+    Ok(())
+}
+
+fn contacts_list(home: &Home, json: bool) -> Result<()> {
+    let list = Contacts::load(home)?.list();
+    let mut so = std::io::stdout().lock();
+    if json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|(n, p)| serde_json::json!({"name": n, "fingerprint": p.fingerprint(), "identity": p.encode()}))
+            .collect();
+        writeln!(so, "{}", serde_json::Value::Array(v))?;
+    } else if list.is_empty() {
+        eprintln!("No contacts yet: `veil contacts add NAME IDENTITY`");
+    } else {
+        for (n, p) in list {
+            writeln!(so, "{:<24} {}", escape_text(&n), p.fingerprint())?;
+        }
+    }
+    Ok(())
+}
+
+/// "alice (verified contact)", or the fingerprint with what the sender claims.
+pub(crate) fn sender_label(status: &SenderStatus, fingerprint: &str) -> String {
+    match status {
+        SenderStatus::Contact { name } => format!("{} (verified contact)", escape_text(name)),
+        SenderStatus::ChangedKey { name, .. } => {
+            format!("{fingerprint} (CLAIMS TO BE YOUR CONTACT {} BUT THE KEY CHANGED)", escape_text(name))
+        }
+        SenderStatus::Unknown { claimed: Some(c) } => {
+            format!("{fingerprint} (calls itself \"{}\"; not one of your contacts)", escape_text(c))
+        }
+        _ => format!("{fingerprint} (unverified: not one of your contacts)"),
     }
 }
 
@@ -300,7 +450,19 @@ fn describe(o: &veil_client::Offer) {
     use veil_format::manifest::EntryKind;
     let m = &o.manifest;
     let files = m.entries.iter().filter(|e| e.kind == EntryKind::File).count();
-    eprintln!("From: {} (unverified: not one of your contacts)", o.sender);
+    if let SenderStatus::ChangedKey { name, known, presented } = &o.status {
+        let name = escape_text(name);
+        eprintln!("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+        eprintln!("@    WARNING: THE IDENTITY OF YOUR CONTACT {name} HAS CHANGED!");
+        eprintln!("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+        eprintln!("The sender calls itself \"{name}\", one of your contacts, but signed with another key.");
+        eprintln!("Someone may be impersonating {name}, or {name} made a new identity.");
+        eprintln!("  key you know:  {known}");
+        eprintln!("  key presented: {presented}");
+        eprintln!("Compare fingerprints with {name} another way. If the new key is right:");
+        eprintln!("  veil contacts remove {name} && veil contacts add {name} IDENTITY");
+    }
+    eprintln!("From: {}", sender_label(&o.status, &o.sender));
     eprintln!("Offering {} file(s), {}:", files, ui::human_bytes(m.total_size));
     for e in m.entries.iter().take(10) {
         eprintln!("  {}{}", escape_text(&e.path), if e.kind == EntryKind::Dir { "/" } else { "" });
@@ -308,6 +470,13 @@ fn describe(o: &veil_client::Offer) {
     if m.entries.len() > 10 {
         eprintln!("  ... and {} more", m.entries.len() - 10);
     }
+}
+
+fn ask_exact(prompt: &str, word: &str) -> bool {
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok() && line.trim() == word
 }
 
 fn ask(prompt: &str) -> bool {

@@ -56,6 +56,9 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
             say(format!("Connected. Verification words (compare with the other side): {verifier}"))
         }
         Event::Offer { .. } => {}
+        Event::Delivered { recipient } => {
+            say(format!("Left in the inbox of {recipient}: they receive it with `veil receive` (no code needed)."))
+        }
         Event::Resumed { done, total } => {
             say(format!("Resuming: {} of {} already there", human_bytes(*done), human_bytes(*total)))
         }

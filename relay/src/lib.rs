@@ -9,7 +9,9 @@
 //! or as a process.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod quic;
 pub mod rendezvous;
@@ -52,6 +54,8 @@ pub struct Config {
     /// Address clients use to reach this instance (for redirects between instances
     /// sharing a store); defaults to the bound QUIC address.
     pub public_addr: Option<String>,
+    /// Allow-list and quotas.
+    pub access: access::AccessConfig,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(60),
             public_addr: None,
+            access: access::AccessConfig::default(),
         }
     }
 }
@@ -80,6 +85,10 @@ pub struct Shared {
     pub rendezvous: Arc<Rendezvous>,
     /// Live streams.
     pub streams: streams::Streams,
+    /// Inboxes of identities.
+    pub inboxes: inbox::Inboxes,
+    /// Who may upload, quotas.
+    pub access: access::Access,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     conns: Mutex<(usize, HashMap<IpAddr, usize>)>,
@@ -163,7 +172,10 @@ impl Server {
             fingerprint: fingerprint.clone(),
             instance: hex::encode(instance),
         };
+        let access = access::Access::new(config.access.clone(), metrics.clone())?;
         let shared = Arc::new(Shared {
+            inboxes: inbox::Inboxes::new(store.clone(), config.limits.max_expire, metrics.clone()),
+            access,
             transfers: Transfers::new(store.clone(), config.limits.clone(), metrics.clone()),
             rendezvous: Rendezvous::shared(metrics.clone(), store, advert),
             streams: streams::Streams::new(metrics.clone()),
@@ -192,9 +204,20 @@ impl Server {
         tasks.push(tokio::spawn(async move {
             loop {
                 match sweeper.transfers.sweep().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(count = n, "deleted expired transfers"),
+                    Ok(tids) => {
+                        for t in &tids {
+                            sweeper.access.release(t);
+                        }
+                        if !tids.is_empty() {
+                            tracing::info!(count = tids.len(), "deleted expired transfers");
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "sweeper failed"),
+                }
+                match sweeper.inboxes.sweep().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "deleted expired inbox entries"),
+                    Err(e) => tracing::warn!(error = %e, "inbox sweeper failed"),
                 }
                 tokio::time::sleep(every).await;
             }

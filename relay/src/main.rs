@@ -78,6 +78,19 @@ struct Args {
     /// How often expired transfers are deleted [default: 60s].
     #[arg(long, value_parser = humantime::parse_duration)]
     sweep_interval: Option<Duration>,
+    /// Only identities listed in this file (one `veilid1...` per line, `#` comments) may
+    /// upload; re-read when it changes. Without it the relay is open.
+    #[arg(long, env = "VEIL_RELAY_ALLOW")]
+    allow: Option<PathBuf>,
+    /// Ciphertext bytes one identity may keep stored (counted in memory).
+    #[arg(long)]
+    quota_bytes: Option<u64>,
+    /// New transfers per identity per hour.
+    #[arg(long)]
+    quota_transfers_per_hour: Option<u32>,
+    /// New transfers per hour from one IP address without an identity.
+    #[arg(long)]
+    anon_transfers_per_hour: Option<u32>,
 }
 
 /// The config file: the same settings as the flags.
@@ -98,6 +111,10 @@ struct FileConfig {
     max_connections_per_ip: Option<usize>,
     idle_timeout: Option<String>,
     sweep_interval: Option<String>,
+    allow: Option<PathBuf>,
+    quota_bytes: Option<u64>,
+    quota_transfers_per_hour: Option<u32>,
+    anon_transfers_per_hour: Option<u32>,
     s3: Option<S3Section>,
 }
 
@@ -199,6 +216,12 @@ async fn run() -> Result<()> {
             Duration::from_secs(60),
         )?,
         public_addr: args.public_addr.or(file.public_addr),
+        access: veil_relay::access::AccessConfig {
+            allow_file: args.allow.or(file.allow),
+            quota_bytes: args.quota_bytes.or(file.quota_bytes),
+            quota_transfers_per_hour: args.quota_transfers_per_hour.or(file.quota_transfers_per_hour),
+            anon_transfers_per_hour: args.anon_transfers_per_hour.or(file.anon_transfers_per_hour),
+        },
     };
     let server = Server::spawn(config, store).await?;
     println!(

@@ -1,6 +1,7 @@
 //! The QUIC side: endpoint setup, connection limits, and one task per request stream.
 
 use crate::Shared;
+use crate::access::ConnCtx;
 use bytes::{Bytes, BytesMut};
 use quinn::{RecvStream, SendStream};
 use std::net::{IpAddr, SocketAddr};
@@ -91,14 +92,15 @@ impl Drop for ConnPermit {
 }
 
 async fn handle_conn(shared: Arc<Shared>, conn: quinn::Connection) {
+    let ctx = Arc::new(ConnCtx::new(conn.remote_address().ip()));
     loop {
         let (send, recv) = match conn.accept_bi().await {
             Ok(s) => s,
             Err(_) => return,
         };
-        let shared = shared.clone();
+        let (shared, ctx) = (shared.clone(), ctx.clone());
         tokio::spawn(async move {
-            handle_stream(shared, send, recv).await;
+            handle_stream(shared, ctx, send, recv).await;
         });
     }
 }
@@ -136,7 +138,8 @@ async fn read_body(recv: &mut RecvStream, len: u32, limit: u32) -> Result<Bytes,
     Ok(buf.freeze())
 }
 
-async fn handle_stream(shared: Arc<Shared>, mut send: SendStream, mut recv: RecvStream) {
+/// Serve one request stream of the connection described by `ctx`.
+pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, mut recv: RecvStream) {
     let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<Request>(&mut recv)).await {
         Ok(Ok(Some(r))) => r,
         Ok(Ok(None)) => return,
@@ -155,13 +158,19 @@ async fn handle_stream(shared: Arc<Shared>, mut send: SendStream, mut recv: Recv
     match req {
         Request::Mailbox { nameplate, side } => return mailbox(shared, send, recv, nameplate, side).await,
         Request::StreamPublish { tid, owner: _, download, max_viewers } => {
+            if let Err(e) = shared.access.check_upload(&ctx).and_then(|()| shared.access.check_new(&ctx, None)) {
+                let _ = write_frame(&mut send, &Response::Error(e)).await;
+                let _ = send.finish();
+                return;
+            }
+            shared.access.record_new(&ctx, None);
             return publish(shared, send, recv, tid, download, max_viewers).await;
         }
         Request::StreamWatch { tid, download } => return watch(shared, send, tid, download).await,
         _ => {}
     }
     shared.metrics.transfers_active.inc();
-    let result = dispatch(&shared, req, &mut send, &mut recv).await;
+    let result = dispatch(&shared, &ctx, req, &mut send, &mut recv).await;
     shared.metrics.transfers_active.dec();
     if let Err(e) = result {
         if matches!(e.code, ErrorCode::Forbidden | ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::NotFound) {
@@ -177,8 +186,23 @@ async fn handle_stream(shared: Arc<Shared>, mut send: SendStream, mut recv: Recv
     let _ = send.finish();
 }
 
+fn forbid_other_inbox(ctx: &ConnCtx, inbox: &veil_wire::InboxId) -> Result<(), WireError> {
+    match ctx.identity() {
+        Some(k) if veil_wire::inbox_id(&k) == *inbox => Ok(()),
+        Some(_) => Err(WireError::new(
+            ErrorCode::Forbidden,
+            "this inbox belongs to another identity: only its owner can list, fetch or delete it",
+        )),
+        None => Err(WireError::new(
+            ErrorCode::Forbidden,
+            "reading an inbox needs the connection to be authenticated as its owner",
+        )),
+    }
+}
+
 async fn dispatch(
     shared: &Shared,
+    ctx: &ConnCtx,
     req: Request,
     send: &mut SendStream,
     recv: &mut RecvStream,
@@ -187,17 +211,47 @@ async fn dispatch(
     let resp = match req {
         Request::Ping => Response::Ok,
         Request::Create { tid, owner, download, receipt, expire_secs, max_downloads, size_hint } => {
-            t.create(tid, owner, download, receipt, expire_secs, max_downloads, size_hint).await?;
+            shared.access.check_upload(ctx)?;
+            shared.access.check_new(ctx, size_hint)?;
+            if t.create(tid, owner, download, receipt, expire_secs, max_downloads, size_hint).await? {
+                shared.access.record_new(ctx, Some(tid));
+            }
             Response::Ok
         }
         Request::PutChunk { tid, owner, index, len } => {
+            t.check_owner(&tid, &owner).await?;
+            shared.access.charge(ctx, &tid, len.into())?;
             let body = read_body(recv, len, MAX_CHUNK_BODY).await?;
             t.put_chunk(&tid, &owner, index, body).await?;
             Response::Ok
         }
         Request::PutManifest { tid, owner, len } => {
+            t.check_owner(&tid, &owner).await?;
+            shared.access.charge(ctx, &tid, len.into())?;
             let body = read_body(recv, len, MAX_MANIFEST_BODY).await?;
             t.put_manifest(&tid, &owner, body).await?;
+            Response::Ok
+        }
+        Request::AuthChallenge => Response::Challenge { nonce: ctx.challenge()? },
+        Request::Auth { ed25519, signature } => {
+            ctx.authenticate(&ed25519, &signature)?;
+            tracing::debug!("connection authenticated");
+            Response::Ok
+        }
+        Request::InboxPut { inbox, expire_secs, len } => {
+            shared.access.check_upload(ctx)?;
+            let body = read_body(recv, len, veil_wire::MAX_INBOX_BODY).await?;
+            shared.inboxes.put(&inbox, expire_secs, body).await?;
+            Response::Ok
+        }
+        Request::InboxList { inbox, after } => {
+            forbid_other_inbox(ctx, &inbox)?;
+            let (entries, more) = shared.inboxes.list(&inbox, after).await?;
+            Response::Inbox { entries, more }
+        }
+        Request::InboxDelete { inbox, entry } => {
+            forbid_other_inbox(ctx, &inbox)?;
+            shared.inboxes.delete(&inbox, &entry).await?;
             Response::Ok
         }
         Request::Complete { tid, owner, chunk_count } => {
@@ -218,6 +272,7 @@ async fn dispatch(
         Request::Receipt { tid, receipt } => Response::Counted { remaining: t.receipt(&tid, &receipt).await? },
         Request::Delete { tid, owner } => {
             t.delete(&tid, &owner).await?;
+            shared.access.release(&tid);
             Response::Ok
         }
         Request::Mailbox { .. } | Request::StreamPublish { .. } | Request::StreamWatch { .. } => {

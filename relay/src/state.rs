@@ -149,7 +149,7 @@ impl Transfers {
         Ok(map.entry(*tid).or_insert(l).clone())
     }
 
-    /// Register a transfer (idempotent for the same owner).
+    /// Register a transfer (idempotent for the same owner); true if it is new.
     #[allow(clippy::too_many_arguments)]
     pub async fn create(
         &self,
@@ -160,7 +160,7 @@ impl Transfers {
         expire_secs: u64,
         max_downloads: Option<u32>,
         size_hint: Option<u64>,
-    ) -> Result<(), WireError> {
+    ) -> Result<bool, WireError> {
         if let Some(size) = size_hint
             && size > self.limits.max_transfer_bytes
         {
@@ -181,7 +181,7 @@ impl Transfers {
             ));
         }
         match self.live(&tid).await {
-            Ok(l) if l.meta.owner == owner => return Ok(()),
+            Ok(l) if l.meta.owner == owner => return Ok(false),
             Ok(_) => return Err(err(ErrorCode::Conflict, "transfer id already in use")),
             Err(e) if e.code == ErrorCode::NotFound => {}
             Err(e) => return Err(e),
@@ -206,6 +206,7 @@ impl Transfers {
             if l.meta.owner != owner {
                 return Err(err(ErrorCode::Conflict, "transfer id already in use"));
             }
+            return Ok(false);
         }
         self.store
             .put(&format!("e/{}", tid_hex(&tid)), Bytes::from(meta.expires.to_string()))
@@ -213,7 +214,13 @@ impl Transfers {
             .map_err(storage)?;
         self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.insert(tid);
         self.metrics.transfers_created.inc();
-        Ok(())
+        Ok(true)
+    }
+
+    /// Check the owner capability of a live transfer (before reading an upload body).
+    pub async fn check_owner(&self, tid: &TransferId, owner: &[u8; 32]) -> Result<(), WireError> {
+        let l = self.live(tid).await?;
+        check_cap(&l.meta.owner, owner, "owner")
     }
 
     /// Store chunk `index` (durable before this returns).
@@ -416,10 +423,10 @@ impl Transfers {
         self.store.delete(&format!("e/{}", tid_hex(tid))).await
     }
 
-    /// Delete every expired transfer; returns how many.
-    pub async fn sweep(&self) -> Result<usize, veil_store::StoreError> {
+    /// Delete every expired transfer; returns their ids.
+    pub async fn sweep(&self) -> Result<Vec<TransferId>, veil_store::StoreError> {
         let now = now();
-        let mut n = 0;
+        let mut n = Vec::new();
         for k in self.store.list("e/").await? {
             let Some(hex) = k.strip_prefix("e/") else { continue };
             let Some(tid) = parse_tid(hex) else { continue };
@@ -432,7 +439,7 @@ impl Transfers {
             if expired {
                 self.remove(&tid).await?;
                 self.metrics.swept.inc();
-                n += 1;
+                n.push(tid);
             }
         }
         Ok(n)

@@ -18,9 +18,10 @@ fn craft(m: &Manifest, key: &veil_format::ContentKey) -> Vec<u8> {
     let mut msg = b"veil manifest v1\0".to_vec();
     msg.extend_from_slice(&m.transfer_id.0);
     msg.extend_from_slice(&[0u8; 32]);
+    msg.push(0); // no sender name
     msg.extend_from_slice(&body);
     let signature = id.signing_key().sign(&msg).to_bytes();
-    let signed = SignedManifest { signer: id.public().ed25519, recipient: None, signature, body };
+    let signed = SignedManifest { signer: id.public().ed25519, recipient: None, signature, body, sender_name: None };
     let plain = postcard::to_allocvec(&signed).unwrap();
     let mut ad = MANIFEST_MAGIC.to_vec();
     ad.push(MANIFEST_VERSION);

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use veil_format::identity::Identity;
 use veil_wire::{MailboxMsg, Request, Response, Side, WireError, encode_frame, frame_len};
 
 /// Largest UDP payload we accept and probe for (MTU discovery finds what the path
@@ -119,6 +120,7 @@ pub struct Relay {
     verifier: Arc<PinVerifier>,
     client_cfg: quinn::ClientConfig,
     conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+    identity: Option<Identity>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -138,8 +140,15 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 
 impl Relay {
     /// Connect (pinning the certificate: from the address, else from `known_relays.json`,
-    /// else trust on first use and remember).
+    /// else trust on first use and remember), without proving an identity.
     pub async fn connect(addr: RelayAddr, home: Home) -> Result<Arc<Relay>> {
+        Self::connect_as(addr, home, None).await
+    }
+
+    /// Connect like [`Relay::connect`] and, with an identity, prove it on every
+    /// (re)connection before any other request ([`Request::AuthChallenge`] /
+    /// [`Request::Auth`]), so allow-lists, quotas and inboxes see who we are.
+    pub async fn connect_as(addr: RelayAddr, home: Home, identity: Option<Identity>) -> Result<Arc<Relay>> {
         let known = home.known_relays()?;
         let expected = addr.pin.clone().or_else(|| known.get(&addr.hostport).cloned());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -178,7 +187,15 @@ impl Relay {
         ep_cfg.max_udp_payload_size(MAX_UDP_PAYLOAD).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let endpoint = quinn::Endpoint::new(ep_cfg, None, socket, Arc::new(quinn::TokioRuntime))
             .map_err(|e| ClientError::io("starting", "QUIC endpoint", e))?;
-        let relay = Arc::new(Relay { addr, home, endpoint, verifier, client_cfg, conn: tokio::sync::Mutex::new(None) });
+        let relay = Arc::new(Relay {
+            addr,
+            home,
+            endpoint,
+            verifier,
+            client_cfg,
+            conn: tokio::sync::Mutex::new(None),
+            identity,
+        });
         relay.connection().await?;
         Ok(relay)
     }
@@ -186,6 +203,27 @@ impl Relay {
     /// The relay address.
     pub fn addr(&self) -> &RelayAddr {
         &self.addr
+    }
+
+    /// The identity this client proves to the relay, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Prove our identity on a fresh connection.
+    async fn authenticate(&self, conn: &quinn::Connection, id: &Identity) -> Result<()> {
+        use ed25519_dalek::Signer;
+        let nonce = match exchange(conn, &Request::AuthChallenge, None).await? {
+            (Response::Challenge { nonce }, _) => nonce,
+            (Response::Error(e), _) => return Err(ClientError::Relay(e)),
+            _ => return Err(ClientError::Protocol("unexpected answer to an authentication challenge".into())),
+        };
+        let signature = id.signing_key().sign(&veil_wire::auth_message(&nonce)).to_bytes();
+        match exchange(conn, &Request::Auth { ed25519: id.public().ed25519, signature }, None).await? {
+            (Response::Ok, _) => Ok(()),
+            (Response::Error(e), _) => Err(ClientError::Relay(e)),
+            _ => Err(ClientError::Protocol("unexpected answer to authentication".into())),
+        }
     }
 
     async fn dial(&self) -> Result<quinn::Connection> {
@@ -236,6 +274,17 @@ impl Relay {
         loop {
             match self.dial().await {
                 Ok(c) => {
+                    if let Some(id) = &self.identity {
+                        match self.authenticate(&c, id).await {
+                            Ok(()) => {}
+                            Err(ClientError::Transport(e)) if tokio::time::Instant::now() + backoff <= deadline => {
+                                tracing::debug!(error = %e, "authentication interrupted; reconnecting");
+                                tokio::time::sleep(backoff).await;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                     *g = Some(c.clone());
                     return Ok(c);
                 }
@@ -289,25 +338,7 @@ impl Relay {
 
     async fn try_request(&self, req: &Request, body: Option<Bytes>) -> Result<(Response, Option<Bytes>)> {
         let conn = self.connection().await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.lost(&conn, e.to_string()))?;
-        let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        if let Some(b) = body {
-            send.write_chunk(b).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        }
-        let _ = send.finish();
-        let resp: Response =
-            read_frame(&mut recv).await?.ok_or_else(|| ClientError::Transport("relay closed the stream".into()))?;
-        if let Response::Data { len } = resp {
-            let mut buf = BytesMut::zeroed(len as usize);
-            recv.read_exact(&mut buf).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-            return Ok((resp, Some(buf.freeze())));
-        }
-        Ok((resp, None))
-    }
-
-    fn lost(&self, _conn: &quinn::Connection, e: String) -> ClientError {
-        ClientError::Transport(e)
+        exchange(&conn, req, body).await
     }
 
     /// Open a mailbox stream (allocate a nameplate with None).
@@ -394,6 +425,26 @@ impl Mailbox {
         // Give the relay a moment to read the close before the stream is dropped.
         let _ = tokio::time::timeout(Duration::from_millis(200), self.recv.read_to_end(1 << 16)).await;
     }
+}
+
+/// One request/response exchange on `conn`.
+async fn exchange(conn: &quinn::Connection, req: &Request, body: Option<Bytes>) -> Result<(Response, Option<Bytes>)> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+    let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+    if let Some(b) = body {
+        // The relay may refuse before reading the body (limits); its answer says why.
+        let _ = send.write_chunk(b).await;
+    }
+    let _ = send.finish();
+    let resp: Response =
+        read_frame(&mut recv).await?.ok_or_else(|| ClientError::Transport("relay closed the stream".into()))?;
+    if let Response::Data { len } = resp {
+        let mut buf = BytesMut::zeroed(len as usize);
+        recv.read_exact(&mut buf).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        return Ok((resp, Some(buf.freeze())));
+    }
+    Ok((resp, None))
 }
 
 /// Read one length-prefixed frame; None at a clean end of stream.

@@ -38,6 +38,8 @@ pub enum Event {
     Offer {
         /// Sender fingerprint.
         sender: String,
+        /// How the sender relates to our contacts.
+        status: crate::contacts::SenderStatus,
         /// Number of files.
         files: usize,
         /// Number of folders.
@@ -46,6 +48,11 @@ pub enum Event {
         bytes: u64,
         /// Entry names (control characters escaped).
         names: Vec<String>,
+    },
+    /// Identity mode: the sealed key is in the recipient's inbox on the relay.
+    Delivered {
+        /// Recipient fingerprint.
+        recipient: String,
     },
     /// Bytes moved so far (plaintext).
     Progress {

@@ -7,16 +7,19 @@
 #![forbid(unsafe_code)]
 
 pub mod conn;
+pub mod contacts;
 pub mod error;
 pub mod events;
 pub mod files;
 pub mod home;
+pub mod inbox;
 pub mod pake;
 pub mod receive;
 pub mod send;
 pub mod stream;
 
 pub use conn::{DEFAULT_RELAY, Relay, RelayAddr};
+pub use contacts::{Contacts, SenderStatus};
 pub use error::{ClientError, Result};
 pub use events::{Event, EventSink, no_events};
 pub use home::Home;

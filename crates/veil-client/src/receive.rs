@@ -2,6 +2,7 @@
 //! parallel download and decryption into temporary files, hash check, then the rename.
 
 use crate::conn::Relay;
+use crate::contacts::{Contacts, SenderStatus};
 use crate::error::{ClientError, Result};
 use crate::events::{Event, EventSink};
 use crate::files::OutputPlan;
@@ -22,13 +23,25 @@ use veil_format::ticket::Ticket;
 use veil_format::{Capabilities, ContentKey, TransferId, chunk, escape_text};
 use veil_wire::{ErrorCode, Request, Response};
 
-/// Code or ticket.
+/// Code, ticket or a sealed key from our inbox.
 #[derive(Debug, Clone)]
 pub enum ReceiveFrom {
     /// A one-time code.
     Code(String),
     /// A link-mode ticket, with its password if it has one.
     Ticket(String, Option<String>),
+    /// Identity mode: the transfer and key from an opened sealed key
+    /// ([`crate::inbox::Pending`]); the manifest must be bound to `recipient`.
+    Inbox {
+        /// The transfer.
+        tid: TransferId,
+        /// Its content key.
+        key: ContentKey,
+        /// Our X25519 public key (the manifest's recipient binding).
+        recipient: [u8; 32],
+        /// The sender key the sealed key was signed by: the manifest must be signed by it too.
+        sender: [u8; 32],
+    },
 }
 
 /// What the user is asked to accept.
@@ -36,6 +49,12 @@ pub enum ReceiveFrom {
 pub struct Offer {
     /// Sender fingerprint.
     pub sender: String,
+    /// Sender Ed25519 key.
+    pub sender_key: [u8; 32],
+    /// The name the sender claims (signed; only a claim).
+    pub sender_name: Option<String>,
+    /// How the sender relates to our contacts.
+    pub status: SenderStatus,
     /// The verified manifest.
     pub manifest: Manifest,
 }
@@ -89,6 +108,7 @@ fn state_name(from: &ReceiveFrom) -> String {
     let id = match from {
         ReceiveFrom::Code(c) => c.trim().to_lowercase(),
         ReceiveFrom::Ticket(t, _) => t.trim().to_lowercase(),
+        ReceiveFrom::Inbox { tid, .. } => format!("inbox:{}", tid.to_hex()),
     };
     format!("receives/{}.json", &blake3::hash(id.as_bytes()).to_hex()[..32])
 }
@@ -99,7 +119,12 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
     let started = Instant::now();
     let sname = state_name(&opts.from);
     let prior: Option<RecvState> = opts.home.read_json(&sname)?;
+    let (recipient, sealed_by) = match &opts.from {
+        ReceiveFrom::Inbox { recipient, sender, .. } => (Some(*recipient), Some(*sender)),
+        _ => (None, None),
+    };
     let (tid, key) = match (prior, &opts.from) {
+        (_, ReceiveFrom::Inbox { tid, key, .. }) => (*tid, key.clone()),
         (Some(s), _) => {
             let tid =
                 TransferId::from_hex(&s.tid).ok_or_else(|| ClientError::Protocol("corrupt receive state".into()))?;
@@ -134,10 +159,22 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
 
     // The manifest (waiting for it while the sender prepares).
     let sealed = fetch(&relay, &Request::GetManifest { tid: tid.0, download, wait_secs: 30 }, opts.wait).await?;
-    let VerifiedManifest { manifest, signer } = Manifest::open(&sealed, &key, &tid, None)?;
-    let offer = Offer { sender: fingerprint_of(&signer), manifest: manifest.clone() };
+    let VerifiedManifest { manifest, signer, sender_name } = Manifest::open(&sealed, &key, &tid, recipient)?;
+    if sealed_by.is_some_and(|s| s != signer) {
+        opts.home.remove(&sname);
+        return Err(ClientError::Format(veil_format::FormatError::BadSignature));
+    }
+    let status = Contacts::load(&opts.home)?.classify(&signer, sender_name.as_deref());
+    let offer = Offer {
+        sender: fingerprint_of(&signer),
+        sender_key: signer,
+        sender_name,
+        status: status.clone(),
+        manifest: manifest.clone(),
+    };
     events(Event::Offer {
         sender: offer.sender.clone(),
+        status,
         files: manifest.entries.iter().filter(|e| e.kind == EntryKind::File).count(),
         folders: manifest.entries.iter().filter(|e| e.kind == EntryKind::Dir).count(),
         bytes: manifest.total_size,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use veil_format::code::{Code, DEFAULT_CODE_WORDS};
-use veil_format::identity::{Identity, KdfParams};
+use veil_format::identity::{Identity, KdfParams, PublicIdentity};
 use veil_format::manifest::{ContentKind, Entry, EntryKind, Manifest};
 use veil_format::ticket::Ticket;
 use veil_format::{Capabilities, ContentKey, TransferId, chunk};
@@ -42,6 +42,12 @@ pub enum SendMode {
         /// Password for the ticket.
         password: Option<String>,
     },
+    /// Identity mode: upload as for a link, then leave `K` sealed to the recipient in
+    /// their inbox on the relay (the manifest is bound to the recipient's key).
+    To {
+        /// The recipient.
+        recipient: PublicIdentity,
+    },
 }
 
 /// Everything `send` needs.
@@ -59,6 +65,8 @@ pub struct SendOptions {
     pub max_downloads: Option<u32>,
     /// Signing identity (ephemeral if the user has none).
     pub signer: Identity,
+    /// Our handle, carried (signed) in the manifest so contacts recognise us.
+    pub sender_name: Option<String>,
     /// Plaintext bytes per chunk.
     pub chunk_size: u32,
     /// Chunks in flight.
@@ -220,7 +228,7 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
             };
             events(Event::Ticket { ticket });
         }
-        SendMode::Code(_) => {}
+        SendMode::Code(_) | SendMode::To { .. } => {}
     }
 
     let upload = upload(&relay, &opts, &mut entries, content, &tid, &key, &caps, &events);
@@ -247,6 +255,21 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
         }
         None => {
             upload.await?;
+            if let SendMode::To { recipient } = &opts.mode {
+                if !delivered {
+                    let sealed = veil_format::sealed::seal_to(recipient, opts.signer.signing_key(), &tid, &key)?;
+                    let len = sealed.len() as u32;
+                    let inbox = veil_wire::inbox_id(&recipient.ed25519);
+                    relay
+                        .call(
+                            &Request::InboxPut { inbox, expire_secs: opts.expire.as_secs().max(1), len },
+                            Some(Bytes::from(sealed)),
+                        )
+                        .await?;
+                    save(true)?;
+                }
+                events(Event::Delivered { recipient: recipient.fingerprint() });
+            }
             None
         }
     };
@@ -279,6 +302,7 @@ fn state_key(relay: &Relay, opts: &SendOptions, entries: &[SourceEntry]) -> Stri
         SendMode::Code(Some(c)) => h.update(b"code:").update(c.trim().to_lowercase().as_bytes()),
         SendMode::Code(None) => h.update(b"code"),
         SendMode::Link { .. } => h.update(b"link"),
+        SendMode::To { recipient } => h.update(b"to:").update(recipient.encode().as_bytes()),
     };
     for e in entries {
         let abs = e.local.as_ref().and_then(|p| std::fs::canonicalize(p).ok()).unwrap_or_default();
@@ -306,7 +330,12 @@ async fn upload(
         .map_err(|e| ClientError::Protocol(e.to_string()))??;
     *entries = hashed;
     let manifest = Manifest::new(*tid, content, opts.chunk_size, entries.iter().map(|e| e.entry.clone()).collect())?;
-    let sealed_manifest = manifest.seal(key, opts.signer.signing_key(), None)?;
+    let recipient = match &opts.mode {
+        SendMode::To { recipient } => Some(recipient.x25519),
+        _ => None,
+    };
+    let sealed_manifest =
+        manifest.seal_named(key, opts.signer.signing_key(), recipient, opts.sender_name.as_deref())?;
     let status = match relay.call(&Request::Status { tid: tid.0, cap: owner }, None).await? {
         (Response::Status(s), _) => s,
         _ => return Err(ClientError::Protocol("unexpected answer to status".into())),

@@ -4,7 +4,8 @@
 //! Stored layout: `"VMAN" || version (1) || envelope(KDF(K, 0, "veilman1"), ad, signed)`
 //! with `ad = "VMAN" || version || transfer id`, and `signed` the postcard encoding of
 //! [`SignedManifest`]. The signature covers `"veil manifest v1\0" || transfer id ||
-//! recipient X25519 key (32 zero bytes if none) || body`.
+//! recipient X25519 key (32 zero bytes if none) || postcard(sender name: Option<String>)
+//! || body`.
 
 use crate::chunk::{MAX_CHUNK_SIZE, chunk_count, envelope_open, envelope_seal};
 use crate::error::{FormatError, Result, escape_text};
@@ -89,6 +90,23 @@ pub struct SignedManifest {
     pub signature: [u8; 64],
     /// Postcard encoding of [`Manifest`].
     pub body: Vec<u8>,
+    /// The sender's self-declared handle (covered by the signature; a claim, not a proof:
+    /// receivers match the signer key against their contacts).
+    pub sender_name: Option<String>,
+}
+
+/// Longest sender name a manifest may carry, in bytes.
+pub const MAX_SENDER_NAME: usize = 128;
+
+/// Check a sender name: 1..=[`MAX_SENDER_NAME`] bytes, no control characters.
+pub fn validate_sender_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_SENDER_NAME || name.chars().any(char::is_control) {
+        return Err(FormatError::Malformed {
+            what: "manifest",
+            reason: "sender name empty, too long or with control characters",
+        });
+    }
+    Ok(())
 }
 
 mod sig_bytes {
@@ -109,6 +127,8 @@ pub struct VerifiedManifest {
     pub manifest: Manifest,
     /// Ed25519 public key of the sender who signed it.
     pub signer: [u8; 32],
+    /// The name the sender declared for itself (signed, but only a claim).
+    pub sender_name: Option<String>,
 }
 
 impl Manifest {
@@ -196,12 +216,28 @@ impl Manifest {
 
     /// Encrypt and sign. `recipient` binds the manifest to an identity in identity mode.
     pub fn seal(&self, key: &ContentKey, signer: &SigningKey, recipient: Option<[u8; 32]>) -> Result<Vec<u8>> {
+        self.seal_named(key, signer, recipient, None)
+    }
+
+    /// [`Manifest::seal`] carrying the sender's handle, covered by the signature.
+    pub fn seal_named(
+        &self,
+        key: &ContentKey,
+        signer: &SigningKey,
+        recipient: Option<[u8; 32]>,
+        sender_name: Option<&str>,
+    ) -> Result<Vec<u8>> {
         self.validate()?;
+        if let Some(n) = sender_name {
+            validate_sender_name(n)?;
+        }
+        let sender_name = sender_name.map(str::to_string);
         let body = postcard::to_allocvec(self)
             .map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
-        let msg = signed_message(&self.transfer_id, recipient.as_ref(), &body);
+        let msg = signed_message(&self.transfer_id, recipient.as_ref(), sender_name.as_deref(), &body)?;
         let signature = signer.sign(&msg).to_bytes();
-        let signed = SignedManifest { signer: signer.verifying_key().to_bytes(), recipient, signature, body };
+        let signed =
+            SignedManifest { signer: signer.verifying_key().to_bytes(), recipient, signature, body, sender_name };
         let plain = postcard::to_allocvec(&signed)
             .map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
         let mk = derive(key, 0, CTX_MANIFEST);
@@ -244,7 +280,7 @@ impl Manifest {
             return Err(FormatError::BadSignature);
         }
         let vk = VerifyingKey::from_bytes(&signed.signer).map_err(|_| FormatError::BadSignature)?;
-        let msg = signed_message(tid, signed.recipient.as_ref(), &signed.body);
+        let msg = signed_message(tid, signed.recipient.as_ref(), signed.sender_name.as_deref(), &signed.body)?;
         vk.verify_strict(&msg, &Signature::from_bytes(&signed.signature)).map_err(|_| FormatError::BadSignature)?;
         let manifest: Manifest = postcard::from_bytes(&signed.body)
             .map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
@@ -252,7 +288,10 @@ impl Manifest {
             return Err(FormatError::Malformed { what: "manifest", reason: "belongs to another transfer" });
         }
         manifest.validate()?;
-        Ok(VerifiedManifest { manifest, signer: signed.signer })
+        if let Some(n) = &signed.sender_name {
+            validate_sender_name(n)?;
+        }
+        Ok(VerifiedManifest { manifest, signer: signed.signer, sender_name: signed.sender_name })
     }
 
     /// Where the bytes of entry `i` start in the concatenated content.
@@ -277,13 +316,21 @@ fn manifest_ad(tid: &TransferId) -> Vec<u8> {
     ad
 }
 
-fn signed_message(tid: &TransferId, recipient: Option<&[u8; 32]>, body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(SIG_DOMAIN.len() + 48 + body.len());
+fn signed_message(
+    tid: &TransferId,
+    recipient: Option<&[u8; 32]>,
+    sender_name: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>> {
+    let name = postcard::to_allocvec(&sender_name)
+        .map_err(|_| FormatError::Malformed { what: "manifest", reason: "encoding failed" })?;
+    let mut m = Vec::with_capacity(SIG_DOMAIN.len() + 48 + name.len() + body.len());
     m.extend_from_slice(SIG_DOMAIN);
     m.extend_from_slice(&tid.0);
     m.extend_from_slice(recipient.unwrap_or(&[0u8; 32]));
+    m.extend_from_slice(&name);
     m.extend_from_slice(body);
-    m
+    Ok(m)
 }
 
 const WINDOWS_RESERVED: &[&str] = &[

@@ -382,6 +382,8 @@ fn manifest_compute(c: &Value) -> Outputs {
     let (k, t) = (key(c, "content_key"), tid(c, "transfer_id"));
     let signer = SigningKey::from_bytes(&arr(c, "signer_seed"));
     let recipient: Option<[u8; 32]> = (!field(c, "recipient").is_null()).then(|| arr(c, "recipient"));
+    let sender_name: Option<String> =
+        c.get("sender_name").filter(|v| !v.is_null()).map(|v| v.as_str().unwrap().to_string());
     let content = match s(c, "content") {
         "Files" => ContentKind::Files,
         "Text" => ContentKind::Text,
@@ -395,9 +397,25 @@ fn manifest_compute(c: &Value) -> Outputs {
     let mut msg = b"veil manifest v1\0".to_vec();
     msg.extend_from_slice(&t.0);
     msg.extend_from_slice(&recipient.unwrap_or([0; 32]));
+    // postcard(Option<String>): 0x00, or 0x01 || varint length || UTF-8.
+    match &sender_name {
+        None => msg.push(0),
+        Some(name) => {
+            assert!(name.len() < 128);
+            msg.push(1);
+            msg.push(name.len() as u8);
+            msg.extend_from_slice(name.as_bytes());
+        }
+    }
     msg.extend_from_slice(&body);
     let signature = signer.sign(&msg).to_bytes();
-    let signed = SignedManifest { signer: signer.verifying_key().to_bytes(), recipient, signature, body: body.clone() };
+    let signed = SignedManifest {
+        signer: signer.verifying_key().to_bytes(),
+        recipient,
+        signature,
+        body: body.clone(),
+        sender_name: sender_name.clone(),
+    };
     let plain = postcard::to_allocvec(&signed).unwrap();
     let mk = derive(&k, 0, kdf::CTX_MANIFEST);
     let mut ad = b"VMAN\x01".to_vec();
@@ -409,6 +427,7 @@ fn manifest_compute(c: &Value) -> Outputs {
     let v = Manifest::open(&sealed, &k, &t, recipient).unwrap();
     assert_eq!(v.manifest, m);
     assert_eq!(v.signer, signer.verifying_key().to_bytes());
+    assert_eq!(v.sender_name, sender_name);
     let other = Some(recipient.map_or([9; 32], |r| r.map(|x| x ^ 1)));
     assert_eq!(Manifest::open(&sealed, &k, &t, other).unwrap_err(), FormatError::BadSignature);
     assert_eq!(
@@ -416,7 +435,7 @@ fn manifest_compute(c: &Value) -> Outputs {
         FormatError::DecryptionFailed
     );
     // ...and its own sealing (random header) carries exactly the same signed plaintext.
-    let own = m.seal(&k, &signer, recipient).unwrap();
+    let own = m.seal_named(&k, &signer, recipient, sender_name.as_deref()).unwrap();
     assert_eq!(own.len(), sealed.len());
     assert_eq!(own[..5], sealed[..5]);
     assert_eq!(chunk::envelope_open(&mk, &ad, &own[5..]).unwrap(), plain);
@@ -453,6 +472,7 @@ fn manifest_vectors() {
         json!({
             "name": "text to a recipient", "kind": "manifest", "content_key": seq(0x20, 32), "transfer_id": seq(0x50, 16),
             "signer_seed": seq(0xe0, 32), "recipient": h(&recipient), "header": seq(0xf0, 24),
+            "sender_name": "alice@example.org",
             "content": "Text", "chunk_size": 65_536,
             "entries": [ { "path": "message.txt", "kind": "File", "size": 11, "mode": 0o644, "hash": seq(0x41, 32) } ],
         }),
@@ -466,7 +486,7 @@ fn manifest_vectors() {
     run(
         "manifest.json",
         "Manifests: `body` = postcard(Manifest); `signed_message` = \"veil manifest v1\\0\" || transfer id || \
-         recipient X25519 (or 32 zero bytes) || body; Ed25519 `signature` by the key with seed `signer_seed`; \
+         recipient X25519 (or 32 zero bytes) || postcard(Option<String> sender_name) || body; Ed25519 `signature` by the key with seed `signer_seed`; \
          `signed` = postcard(SignedManifest); `sealed` = \"VMAN\" || 0x01 || envelope(KDF(content_key, 0, \
          \"veilman1\"), ad = \"VMAN\" || 0x01 || transfer id, signed) with the fixed `header` (random in real use).",
         cases,

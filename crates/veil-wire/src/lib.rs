@@ -183,6 +183,90 @@ pub enum Request {
         /// Download capability.
         download: Capability,
     },
+    /// Ask for a fresh nonce to prove an identity on this connection
+    /// (answered with [`Response::Challenge`]).
+    AuthChallenge,
+    /// Prove an identity for the rest of this connection: an Ed25519 signature over
+    /// [`auth_message`] of the last challenge's nonce. Answered with [`Response::Ok`].
+    Auth {
+        /// Ed25519 public key.
+        ed25519: [u8; 32],
+        /// Signature over `auth_message(nonce)`.
+        #[serde(with = "sig_bytes")]
+        signature: [u8; 64],
+    },
+    /// Leave a sealed key in an inbox; `len` body bytes follow (at most [`MAX_INBOX_BODY`]).
+    InboxPut {
+        /// The recipient's inbox id ([`inbox_id`] of their Ed25519 key).
+        inbox: InboxId,
+        /// Seconds until the relay deletes the entry (clamped to the relay's limit).
+        expire_secs: u64,
+        /// Body length.
+        len: u32,
+    },
+    /// List an inbox, oldest first (the connection must be authenticated as its owner).
+    InboxList {
+        /// Inbox id.
+        inbox: InboxId,
+        /// Only entries after this one (paging; None from the start).
+        after: Option<InboxEntryId>,
+    },
+    /// Delete one inbox entry (the connection must be authenticated as its owner).
+    InboxDelete {
+        /// Inbox id.
+        inbox: InboxId,
+        /// Entry id from [`Response::Inbox`].
+        entry: InboxEntryId,
+    },
+}
+
+mod sig_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+        let v: &[u8] = <&[u8]>::deserialize(d)?;
+        v.try_into().map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
+    }
+}
+
+/// An inbox id: opaque to the relay, derived from the owner's Ed25519 key.
+pub type InboxId = [u8; 32];
+/// An inbox entry id, chosen by the relay: creation time (u64 big-endian seconds) then
+/// 8 random bytes, so ids sort oldest first.
+pub type InboxEntryId = [u8; 16];
+/// Largest sealed key the relay accepts in an inbox.
+pub const MAX_INBOX_BODY: u32 = 4096;
+/// Most entries one [`Response::Inbox`] carries (the client lists again for more); 12
+/// entries of [`MAX_INBOX_BODY`] bytes stay under [`MAX_FRAME_LEN`].
+pub const MAX_INBOX_LIST: usize = 12;
+/// Domain prefix of the relay authentication message.
+pub const AUTH_DOMAIN: &[u8] = b"veil relay auth v1\0";
+
+/// The inbox id of an Ed25519 public key: BLAKE3 derive_key("veil inbox id v1", key).
+pub fn inbox_id(ed25519: &[u8; 32]) -> InboxId {
+    blake3::derive_key("veil inbox id v1", ed25519)
+}
+
+/// What a client signs to authenticate: `"veil relay auth v1\0" || nonce || ALPN`.
+pub fn auth_message(nonce: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(AUTH_DOMAIN.len() + 32 + ALPN.len());
+    m.extend_from_slice(AUTH_DOMAIN);
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(ALPN);
+    m
+}
+
+/// One entry of an inbox listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// Entry id (for [`Request::InboxDelete`]).
+    pub id: InboxEntryId,
+    /// Unix seconds when it was left.
+    pub created: u64,
+    /// The sealed key, as uploaded.
+    pub sealed: Vec<u8>,
 }
 
 /// Frames of a live stream (after [`Request::StreamPublish`] / [`Request::StreamWatch`]).
@@ -261,6 +345,18 @@ pub enum Response {
         addr: String,
         /// SHA-256 of its certificate (hex).
         fingerprint: String,
+    },
+    /// A nonce to sign for [`Request::Auth`] (valid once, on this connection).
+    Challenge {
+        /// Random nonce.
+        nonce: [u8; 32],
+    },
+    /// Entries of an inbox, oldest first.
+    Inbox {
+        /// Up to [`MAX_INBOX_LIST`] entries.
+        entries: Vec<InboxEntry>,
+        /// More entries are waiting (delete these, or list again).
+        more: bool,
     },
 }
 

@@ -69,6 +69,11 @@ fn request_id(r: &Request) -> (u8, &'static str) {
         Request::Mailbox { .. } => (10, "Mailbox"),
         Request::StreamPublish { .. } => (11, "StreamPublish"),
         Request::StreamWatch { .. } => (12, "StreamWatch"),
+        Request::AuthChallenge => (13, "AuthChallenge"),
+        Request::Auth { .. } => (14, "Auth"),
+        Request::InboxPut { .. } => (15, "InboxPut"),
+        Request::InboxList { .. } => (16, "InboxList"),
+        Request::InboxDelete { .. } => (17, "InboxDelete"),
     }
 }
 
@@ -81,6 +86,8 @@ fn response_id(r: &Response) -> (u8, &'static str) {
         Response::MailboxOpened { .. } => (4, "MailboxOpened"),
         Response::Error(_) => (5, "Error"),
         Response::Redirect { .. } => (6, "Redirect"),
+        Response::Challenge { .. } => (7, "Challenge"),
+        Response::Inbox { .. } => (8, "Inbox"),
     }
 }
 
@@ -145,6 +152,11 @@ fn requests() -> Vec<(String, Request)> {
         Request::Mailbox { nameplate: Some(42), side: Side::Receiver },
         Request::StreamPublish { tid: TID, owner: OWNER, download: DOWNLOAD, max_viewers: 4 },
         Request::StreamWatch { tid: TID, download: DOWNLOAD },
+        Request::AuthChallenge,
+        Request::Auth { ed25519: [6; 32], signature: [7; 64] },
+        Request::InboxPut { inbox: [8; 32], expire_secs: 3600, len: 222 },
+        Request::InboxList { inbox: [8; 32], after: Some([9; 16]) },
+        Request::InboxDelete { inbox: [8; 32], entry: [9; 16] },
     ];
     let extra = vec![
         (
@@ -180,6 +192,8 @@ fn responses() -> Vec<(String, Response)> {
         Response::MailboxOpened { nameplate: 42 },
         Response::Error(WireError::new(ErrorCode::Forbidden, "no")),
         Response::Redirect { addr: "10.0.0.2:4433".to_string(), fingerprint: "ab".repeat(32) },
+        Response::Challenge { nonce: [10; 32] },
+        Response::Inbox { entries: vec![InboxEntry { id: [9; 16], created: 1_700_000_000, sealed: vec![1, 2, 3] }], more: false },
     ];
     let extra = vec![
         ("unlimited", Response::Counted { remaining: None }),
@@ -341,13 +355,13 @@ fn every_variant_has_a_snapshot_and_its_declared_index() {
         }
         assert_eq!(seen, (0..count).collect(), "a variant has no vector");
     }
-    check(requests(), request_id, 13);
-    check(responses(), response_id, 7);
+    check(requests(), request_id, 18);
+    check(responses(), response_id, 9);
     check(mailbox_msgs(), mailbox_id, 6);
     check(stream_frames(), stream_id, 6);
     // Unit variants one past the end would decode if someone appended one; they must not.
-    assert!(decode_body::<Request>(&[13]).is_err());
-    assert!(decode_body::<Response>(&[7]).is_err());
+    assert!(decode_body::<Request>(&[18]).is_err());
+    assert!(decode_body::<Response>(&[9]).is_err());
     assert!(decode_body::<MailboxMsg>(&[6]).is_err());
     assert!(decode_body::<StreamFrame>(&[6]).is_err());
     assert_eq!(decode_body::<Side>(&[0]).unwrap(), Side::Sender);

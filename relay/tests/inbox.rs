@@ -1,0 +1,219 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The relay in-process with a raw QUIC client: authentication, inbox ownership and the
+//! allow-list, at the protocol level (what the CLI cannot even attempt).
+
+use ed25519_dalek::{Signer, SigningKey};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use std::sync::Arc;
+use veil_relay::{Config, Server};
+use veil_wire::{ErrorCode, Request, Response, auth_message, decode_frame, encode_frame, inbox_id};
+
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+async fn connect(addr: std::net::SocketAddr) -> quinn::Connection {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
+    let cfg = quinn::ClientConfig::new(Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap()));
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(cfg);
+    ep.connect(addr, "veil-relay").unwrap().await.unwrap()
+}
+
+async fn call(conn: &quinn::Connection, req: &Request, body: Option<&[u8]>) -> Response {
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&encode_frame(req).unwrap()).await.unwrap();
+    if let Some(b) = body {
+        let _ = send.write_all(b).await;
+    }
+    let _ = send.finish();
+    let buf = recv.read_to_end(1 << 20).await.unwrap();
+    decode_frame::<Response>(&buf).unwrap().unwrap().0
+}
+
+async fn auth(conn: &quinn::Connection, sk: &SigningKey) -> Response {
+    let Response::Challenge { nonce } = call(conn, &Request::AuthChallenge, None).await else { panic!("no challenge") };
+    call(
+        conn,
+        &Request::Auth { ed25519: sk.verifying_key().to_bytes(), signature: sk.sign(&auth_message(&nonce)).to_bytes() },
+        None,
+    )
+    .await
+}
+
+fn code(r: &Response) -> Option<ErrorCode> {
+    match r {
+        Response::Error(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+async fn start(dir: &std::path::Path, allow: Option<std::path::PathBuf>) -> Server {
+    let mut config =
+        Config { listen: "127.0.0.1:0".parse().unwrap(), http: None, data_dir: dir.to_path_buf(), ..Config::default() };
+    config.access.allow_file = allow;
+    Server::spawn(config, Arc::new(veil_store::MemoryStore::new())).await.unwrap()
+}
+
+#[tokio::test]
+async fn only_the_owner_lists_or_deletes_an_inbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), None).await;
+    let (bob, eve) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+    let bob_inbox = inbox_id(&bob.verifying_key().to_bytes());
+
+    // Anyone may leave an entry (even unauthenticated).
+    let anon = connect(server.quic_addr).await;
+    assert_eq!(
+        call(&anon, &Request::InboxPut { inbox: bob_inbox, expire_secs: 60, len: 5 }, Some(b"hello")).await,
+        Response::Ok
+    );
+    let r = call(&anon, &Request::InboxList { inbox: bob_inbox, after: None }, None).await;
+    assert_eq!(code(&r), Some(ErrorCode::Forbidden), "{r:?}");
+    // Oversized entries are refused.
+    let big = vec![0u8; 5000];
+    let r = call(&anon, &Request::InboxPut { inbox: bob_inbox, expire_secs: 60, len: 5000 }, Some(&big)).await;
+    assert_eq!(code(&r), Some(ErrorCode::TooLarge), "{r:?}");
+
+    // Eve proves her own identity: still not Bob's inbox.
+    let e = connect(server.quic_addr).await;
+    assert_eq!(auth(&e, &eve).await, Response::Ok);
+    let Response::Error(err) = call(&e, &Request::InboxList { inbox: bob_inbox, after: None }, None).await else {
+        panic!()
+    };
+    assert_eq!(err.code, ErrorCode::Forbidden);
+    assert!(err.message.contains("only its owner"), "{err}");
+    // A signature for a stale nonce or someone else's key does not make her Bob.
+    let Response::Challenge { nonce } = call(&e, &Request::AuthChallenge, None).await else { panic!() };
+    let forged = Request::Auth {
+        ed25519: bob.verifying_key().to_bytes(),
+        signature: eve.sign(&auth_message(&nonce)).to_bytes(),
+    };
+    assert_eq!(code(&call(&e, &forged, None).await), Some(ErrorCode::Forbidden));
+
+    // Bob lists and sees the entry; Eve cannot delete it; Bob can.
+    let b = connect(server.quic_addr).await;
+    assert_eq!(auth(&b, &bob).await, Response::Ok);
+    let Response::Inbox { entries, more } = call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await
+    else {
+        panic!()
+    };
+    assert!(!more);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].sealed, b"hello");
+    let del = Request::InboxDelete { inbox: bob_inbox, entry: entries[0].id };
+    assert_eq!(code(&call(&e, &del, None).await), Some(ErrorCode::Forbidden));
+    assert_eq!(code(&call(&anon, &del, None).await), Some(ErrorCode::Forbidden));
+    let Response::Inbox { entries: still, .. } =
+        call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await
+    else {
+        panic!()
+    };
+    assert_eq!(still.len(), 1);
+    assert_eq!(call(&b, &del, None).await, Response::Ok);
+    let Response::Inbox { entries, .. } = call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await
+    else {
+        panic!()
+    };
+    assert!(entries.is_empty());
+
+    // Authentication is per connection: a new connection starts anonymous.
+    let b2 = connect(server.quic_addr).await;
+    assert_eq!(
+        code(&call(&b2, &Request::InboxList { inbox: bob_inbox, after: None }, None).await),
+        Some(ErrorCode::Forbidden)
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn listing_pages_through_many_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), None).await;
+    let bob = SigningKey::from_bytes(&[3; 32]);
+    let inbox = inbox_id(&bob.verifying_key().to_bytes());
+    let c = connect(server.quic_addr).await;
+    for i in 0..30u8 {
+        assert_eq!(call(&c, &Request::InboxPut { inbox, expire_secs: 60, len: 1 }, Some(&[i])).await, Response::Ok);
+    }
+    assert_eq!(auth(&c, &bob).await, Response::Ok);
+    let (mut all, mut after) = (Vec::new(), None);
+    loop {
+        let Response::Inbox { entries, more } = call(&c, &Request::InboxList { inbox, after }, None).await else {
+            panic!()
+        };
+        assert!(entries.len() <= veil_wire::MAX_INBOX_LIST);
+        after = entries.last().map(|e| e.id);
+        all.extend(entries);
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(all.len(), 30);
+    let mut ids: Vec<_> = all.iter().map(|e| e.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 30);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn allow_list_refuses_unlisted_uploads_but_not_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = SigningKey::from_bytes(&[5; 32]);
+    // An identity from the format's vectors (its secret is not needed here: the CLI
+    // end-to-end tests cover a listed identity uploading).
+    let id = "veilid1mr2rtblw327dqaeksbqdub2bumddyrfjo7klzrndf74chz5wtcgatudwzdcirdhfc3npizmx372vpk67symut5w44fng5a3kee3pojkvroah2";
+    let allow = dir.path().join("allow");
+    std::fs::write(&allow, format!("# test\n{id}\n")).unwrap();
+    let server = start(dir.path(), Some(allow)).await;
+    let c = connect(server.quic_addr).await;
+    let put = Request::InboxPut { inbox: [0; 32], expire_secs: 60, len: 1 };
+    let Response::Error(e) = call(&c, &put, Some(b"x")).await else { panic!() };
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert!(e.message.contains("allow-list"), "{e}");
+    assert_eq!(auth(&c, &other).await, Response::Ok);
+    assert_eq!(code(&call(&c, &put, Some(b"x")).await), Some(ErrorCode::Forbidden));
+    // Downloads are not gated.
+    let r = call(&c, &Request::GetManifest { tid: [0; 16], download: [0; 32], wait_secs: 0 }, None).await;
+    assert_eq!(code(&r), Some(ErrorCode::NotFound));
+    server.shutdown().await;
+}
