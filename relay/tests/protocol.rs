@@ -571,7 +571,7 @@ async fn expired_transfers_are_refused_then_swept() {
     }
 
     let swept = relay.server.shared.transfers.sweep().await.unwrap();
-    assert_eq!(swept, 1);
+    assert_eq!(swept.len(), 1);
     assert!(relay.store.list(&prefix).await.unwrap().is_empty());
     let index = format!("e/{}", tid_hex(&t.tid));
     assert_eq!(relay.store.get(&index).await.unwrap(), None);
@@ -579,7 +579,7 @@ async fn expired_transfers_are_refused_then_swept() {
     // The other transfer is untouched.
     assert_eq!(client.data(keep.get_chunk(0, 0)).await, c);
     assert!(relay.store.get(&format!("e/{}", tid_hex(&keep.tid))).await.unwrap().is_some());
-    assert_eq!(relay.server.shared.transfers.sweep().await.unwrap(), 0);
+    assert!(relay.server.shared.transfers.sweep().await.unwrap().is_empty());
     client.close().await;
     relay.stop().await;
 }
@@ -703,7 +703,6 @@ async fn mailbox_relays_messages_and_burns() {
 /// documents as not cancel-safe: when a message for this side arrives while a frame from
 /// this side is half read, the bytes already read are lost and the stream desynchronises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "relay bug: relay/src/quic.rs mailbox() cancels read_exact in select!"]
 async fn mailbox_frame_split_around_a_peer_message_is_not_lost() {
     let relay = TestRelay::start().await;
     let (c1, c2) = (relay.client().await, relay.client().await);
@@ -726,7 +725,6 @@ async fn mailbox_frame_split_around_a_peer_message_is_not_lost() {
 /// `veil_wire::to_ranges` (a panic with overflow checks, a bogus range without). The relay
 /// should refuse such an index, or `Status` should still answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "relay bug: PutChunk accepts index u64::MAX, then Status overflows in to_ranges"]
 async fn chunk_index_u64_max_does_not_break_status() {
     let relay = TestRelay::start().await;
     let client = relay.client().await;

@@ -193,7 +193,10 @@ fn responses() -> Vec<(String, Response)> {
         Response::Error(WireError::new(ErrorCode::Forbidden, "no")),
         Response::Redirect { addr: "10.0.0.2:4433".to_string(), fingerprint: "ab".repeat(32) },
         Response::Challenge { nonce: [10; 32] },
-        Response::Inbox { entries: vec![InboxEntry { id: [9; 16], created: 1_700_000_000, sealed: vec![1, 2, 3] }], more: false },
+        Response::Inbox {
+            entries: vec![InboxEntry { id: [9; 16], created: 1_700_000_000, sealed: vec![1, 2, 3] }],
+            more: false,
+        },
     ];
     let extra = vec![
         ("unlimited", Response::Counted { remaining: None }),

@@ -154,7 +154,8 @@ fn frames_match_the_snapshot() {
         return;
     }
     let stored: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).expect("vectors/frames-all-variants.json (regenerate with VEIL_WRITE_VECTORS=1)"),
+        &std::fs::read_to_string(&path)
+            .expect("vectors/frames-all-variants.json (regenerate with VEIL_WRITE_VECTORS=1)"),
     )
     .unwrap();
     for (k, v) in stored.as_object().unwrap() {
