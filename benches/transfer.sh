@@ -18,7 +18,8 @@
 # excluded) and their peak RSS is VmHWM at the end. A fresh relay runs for every transfer.
 # magic-wormhole's "relay" CPU is its transit relay plus its mailbox server.
 #
-# Usage: benches/transfer.sh [--sizes "1k 100m 1g"] [--skip-wormhole] [--no-build]
+# Usage: benches/transfer.sh [--sizes "1k 100m 1g"] [--skip-wormhole] [--s3] [--no-build]
+#   --s3: also run veil with the relay on a local Garage 2.5.0 (.ci/install-garage)
 #                            [--forwarder-udp-payload N]
 #   --forwarder-udp-payload N  adds a row "forwarder-N": the forwarder with quinn's
 #                              EndpointConfig::max_udp_payload_size = N (veil and the
@@ -38,6 +39,7 @@ while (($#)); do
         --sizes) SIZES=${2:?--sizes needs a value}; shift 2 ;;
         --sizes=*) SIZES=${1#*=}; shift ;;
         --skip-wormhole) SKIP_WORMHOLE=1; shift ;;
+        --s3) WITH_S3=1; shift ;;
         --no-build) BUILD=0; shift ;;
         --forwarder-udp-payload) FWD_PAYLOAD=${2:?--forwarder-udp-payload needs a value}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
@@ -45,6 +47,7 @@ while (($#)); do
     esac
 done
 
+WITH_S3=${WITH_S3:-0}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${VEIL_BENCH_CACHE:-$HOME/.cache/veil-bench}
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
@@ -239,11 +242,59 @@ ticks_to_s() { awk -v t="$1" -v h="$CLK_TCK" 'BEGIN{printf "%.2f", t/h}'; }
 # ---------------------------------------------------------------------------------------
 # One transfer per tool
 
+# A Garage 2.5.0 single node on 127.0.0.1 for the relay-on-S3 rows (--s3).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+start_garage() {
+    local gbin gd rpc s3 admin
+    gbin=${VEIL_GARAGE_BIN:-$("$ROOT/.ci/install-garage")}
+    gd="$WORK/garage"
+    mkdir -p "$gd/meta" "$gd/data"
+    rpc=$(free_port) s3=$(free_port) admin=$(free_port)
+    cat >"$gd/garage.toml" <<TOML
+metadata_dir = "$gd/meta"
+data_dir = "$gd/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$s3"
+root_domain = ".s3.garage.localhost"
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+TOML
+    GARAGE_KEY="GK$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    GARAGE_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    GARAGE_ENDPOINT="http://127.0.0.1:$s3"
+    start_server garage env GARAGE_DEFAULT_ACCESS_KEY="$GARAGE_KEY" GARAGE_DEFAULT_SECRET_KEY="$GARAGE_SECRET" \
+        GARAGE_DEFAULT_BUCKET=veil-bench "$gbin" -c "$gd/garage.toml" server --single-node --default-bucket
+    local i
+    for i in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$admin" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; then
+            sleep 0.5
+            log "garage ready at $GARAGE_ENDPOINT"
+            return 0
+        fi
+        sleep 0.1
+    done
+    dump_logs garage
+    return 1
+}
+
+# run_veil KEY FILE BYTES [s3]
 run_veil() {
-    local key=$1 file=$2 bytes=$3
+    local key=$1 file=$2 bytes=$3 mode=${4:-fs} tool=veil relay_cmd
     local d="$WORK/veil-$key"
     mkdir -p "$d/out"
-    start_server veil-relay "$BIN/veil-relay" --listen 127.0.0.1:0 --http 127.0.0.1:0 --data "$d/relay"
+    relay_cmd=("$BIN/veil-relay" --listen 127.0.0.1:0 --http 127.0.0.1:0 --data "$d/relay")
+    if [[ $mode == s3 ]]; then
+        tool=veil-s3
+        relay_cmd=(env AWS_ACCESS_KEY_ID="$GARAGE_KEY" AWS_SECRET_ACCESS_KEY="$GARAGE_SECRET" "${relay_cmd[@]}"
+            --s3-bucket veil-bench --s3-endpoint "$GARAGE_ENDPOINT" --s3-region garage --s3-path-style --s3-prefix "run-$RANDOM/")
+    fi
+    start_server veil-relay "${relay_cmd[@]}"
     local line relay
     line=$(wait_for_line "$WORK/veil-relay.out" '^clients: VEIL_RELAY=' "${SERVER_PID[veil-relay]}") || { dump_logs veil-relay; return 1; }
     relay=${line#clients: VEIL_RELAY=}
@@ -268,7 +319,7 @@ run_veil() {
     ds=$(sed -n 's/.*"event":"done".*"seconds":\([0-9.e+-]*\).*/\1/p' "$WORK/veil-send.out" | tail -n 1 | awk '{printf "%.3f", $1}')
     dr=$(sed -n 's/.*"event":"done".*"seconds":\([0-9.e+-]*\).*/\1/p' "$WORK/veil-recv.out" | tail -n 1 | awk '{printf "%.3f", $1}')
     echo "$key ${ds:-?} ${dr:-?}" >>"$WORK/veil-done"
-    record veil "$key" "$bytes" "$(secs_between "$t0" "$t1")" "$(client_stats veil-send)" \
+    record "$tool" "$key" "$bytes" "$(secs_between "$t0" "$t1")" "$(client_stats veil-send)" \
         "$(ticks_to_s $((c1 - c0))) $(awk -v k="$rrss" 'BEGIN{printf "%.1f", k/1024}')" "$(client_stats veil-recv)"
     rm -rf "$d"
 }
@@ -387,6 +438,9 @@ fi
 # Runs
 
 FAILED=()
+if ((WITH_S3)); then
+    start_garage || { log "garage did not start"; exit 1; }
+fi
 for key in $SIZES; do
     key=${key,,}
     bytes=$(size_bytes "$key")
@@ -395,6 +449,10 @@ for key in $SIZES; do
     head -c "$bytes" /dev/urandom >"$file"
     run_veil "$key" "$file" "$bytes" || FAILED+=("veil $key")
     sync
+    if ((WITH_S3)); then
+        run_veil "$key" "$file" "$bytes" s3 || FAILED+=("veil-s3 $key")
+        sync
+    fi
     if ((!SKIP_WORMHOLE)); then
         run_wormhole "$key" "$file" "$bytes" || FAILED+=("wormhole $key")
         sync
