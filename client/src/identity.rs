@@ -137,5 +137,16 @@ fn print_public(id: &Identity, json: bool) {
     } else {
         println!("identity:    {}", p.encode());
         println!("fingerprint: {}", p.fingerprint());
+        // A QR code of the identity string, for a phone to scan; only on a terminal.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && let Ok(code) = qrcode::QrCode::new(p.encode().to_uppercase().as_bytes())
+        {
+            let art = code
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .dark_color(qrcode::render::unicode::Dense1x2::Light)
+                .light_color(qrcode::render::unicode::Dense1x2::Dark)
+                .build();
+            println!("\n{art}");
+        }
     }
 }
