@@ -343,7 +343,7 @@ impl Transfers {
         let n = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
         l.downloads.store(n, Ordering::Relaxed);
         self.check_download(&l, cap)?;
-        self.wait_for(&l, &key(tid, "manifest"), wait).await
+        self.wait_for(&l, tid, &key(tid, "manifest"), wait).await
     }
 
     /// Fetch chunk `index`, waiting for it up to `wait`.
@@ -357,13 +357,13 @@ impl Transfers {
         let l = self.live(tid).await?;
         self.check_download(&l, cap)?;
         let t = std::time::Instant::now();
-        let b = self.wait_for(&l, &chunk_key(tid, index), wait).await?;
+        let b = self.wait_for(&l, tid, &chunk_key(tid, index), wait).await?;
         self.metrics.chunk_latency.observe(t.elapsed().as_secs_f64());
         self.metrics.bytes_out.inc_by(b.len() as u64);
         Ok(b)
     }
 
-    async fn wait_for(&self, l: &Live, k: &str, wait: Duration) -> Result<Bytes, WireError> {
+    async fn wait_for(&self, l: &Live, tid: &TransferId, k: &str, wait: Duration) -> Result<Bytes, WireError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = l.notify.notified();
@@ -376,9 +376,7 @@ impl Transfers {
                 return Err(err(ErrorCode::Expired, "this transfer has expired"));
             }
             // A complete upload will not bring the object any more: it was lost or deleted.
-            if let Some(tid) = k.strip_prefix("t/").and_then(|r| r.split('/').next())
-                && self.store.head(&format!("t/{tid}/complete")).await.map_err(storage)?.is_some()
-            {
+            if self.store.head(&key(tid, "complete")).await.map_err(storage)?.is_some() {
                 return Err(err(ErrorCode::NotFound, "this part of the transfer is missing from the relay's store"));
             }
             let now_i = tokio::time::Instant::now();
@@ -429,7 +427,7 @@ impl Transfers {
         let mut n = Vec::new();
         for k in self.store.list("e/").await? {
             let Some(hex) = k.strip_prefix("e/") else { continue };
-            let Some(tid) = parse_tid(hex) else { continue };
+            let Some(tid) = veil_wire::tid_from_hex(hex) else { continue };
             let expired = match self.store.get(&k).await? {
                 Some(b) => {
                     std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()).is_none_or(|e| e <= now)
@@ -444,15 +442,4 @@ impl Transfers {
         }
         Ok(n)
     }
-}
-
-fn parse_tid(hex: &str) -> Option<TransferId> {
-    if hex.len() != 32 {
-        return None;
-    }
-    let mut t = [0u8; 16];
-    for (i, b) in t.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(t)
 }

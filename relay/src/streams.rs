@@ -146,7 +146,7 @@ impl Streams {
             s.ending.store(true, Ordering::Relaxed);
         }
         if s.ending.load(Ordering::Relaxed) {
-            return self.deliver_to_all(s, frame, raw).await;
+            return self.deliver_to_all(s, raw).await;
         }
         let mut pending: Option<Vec<u64>> = None;
         let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -170,7 +170,7 @@ impl Streams {
     /// The authenticated end of the stream (final segment, its message, End) is small and
     /// must reach every viewer, including one that was skipped forward: wait for room
     /// (bounded) instead of dropping.
-    async fn deliver_to_all(&self, s: &LiveStream, frame: &StreamFrame, raw: Bytes) {
+    async fn deliver_to_all(&self, s: &LiveStream, raw: Bytes) {
         let targets: Vec<(mpsc::Sender<Bytes>, Option<Bytes>)> = match s.viewers.lock() {
             Ok(mut v) => v
                 .iter_mut()
@@ -192,7 +192,6 @@ impl Streams {
                 self.metrics.stream_bytes.inc_by(raw.len() as u64);
             }
         }
-        let _ = frame;
     }
 
     /// One pass: returns whether any viewer took the frame, and the ids that were full.

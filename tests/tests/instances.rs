@@ -16,32 +16,7 @@ fn sender_on_a_receiver_on_b_share_one_store() {
     let data = random_bytes(5 << 20);
     std::fs::write(&f, &data).unwrap();
 
-    // Code mode: the sender opens the mailbox on A, the receiver asks B.
-    let mut s = veil(&t.path().join("hs"), &a);
-    s.args(["send", f.to_str().unwrap(), "--code", "201-two-relays", "--json"]);
-    let (child, first, rest) = spawn_send(s);
-    assert_eq!(first["event"], "code");
-    let out = t.path().join("out");
-    let mut r = veil(&t.path().join("hr"), &b);
-    r.args(["receive", "201-two-relays", "--yes", "--out"]).arg(&out);
-    let ro = run(r);
-    let (sc, so, se) = finish(child, rest);
-    assert!(ro.status.success(), "{}", text(&ro));
-    assert_eq!(sc, Some(0), "{so}{se}");
-    assert!(std::fs::read(out.join("shared.bin")).unwrap() == data);
-
-    // Link mode: uploaded through A, downloaded through B.
-    let mut s = veil(&t.path().join("hs"), &a);
-    s.args(["send", f.to_str().unwrap(), "--link", "--json"]);
-    let (child, first, rest) = spawn_send(s);
-    let ticket = first["ticket"].as_str().unwrap().to_string();
-    assert_eq!(finish(child, rest).0, Some(0));
-    let out2 = t.path().join("out2");
-    let mut r = veil(&t.path().join("hr2"), &b);
-    r.args(["receive", &ticket, "--yes", "--out"]).arg(&out2);
-    let ro = run(r);
-    assert!(ro.status.success(), "{}", text(&ro));
-    assert!(std::fs::read(out2.join("shared.bin")).unwrap() == data);
+    upload_on_a_download_on_b(t.path(), &a, &b, &f, "201-two-relays");
 
     // A code burned on A is burned for B too.
     let mut s = veil(&t.path().join("hs"), &a);

@@ -106,29 +106,7 @@ fn upload_through_relay_a_download_through_relay_b() {
     let data = random_bytes(6 << 20);
     std::fs::write(&f, &data).unwrap();
 
-    let mut s = veil(&t.path().join("hs"), &a);
-    s.args(["send", f.to_str().unwrap(), "--code", "302-relay-a-b", "--json"]);
-    let (child, _, rest) = spawn_send(s);
-    let out = t.path().join("out");
-    let mut r = veil(&t.path().join("hr"), &b);
-    r.args(["receive", "302-relay-a-b", "--yes", "--out"]).arg(&out);
-    let ro = run(r);
-    let (sc, so, se) = finish(child, rest);
-    assert!(ro.status.success(), "{}", text(&ro));
-    assert_eq!(sc, Some(0), "{so}{se}");
-    assert!(std::fs::read(out.join("ab.bin")).unwrap() == data);
-
-    let mut s = veil(&t.path().join("hs"), &a);
-    s.args(["send", f.to_str().unwrap(), "--link", "--json"]);
-    let (child, first, rest) = spawn_send(s);
-    let ticket = first["ticket"].as_str().unwrap().to_string();
-    assert_eq!(finish(child, rest).0, Some(0));
-    let out2 = t.path().join("out2");
-    let mut r = veil(&t.path().join("hr2"), &b);
-    r.args(["receive", &ticket, "--yes", "--out"]).arg(&out2);
-    let ro = run(r);
-    assert!(ro.status.success(), "{}", text(&ro));
-    assert!(std::fs::read(out2.join("ab.bin")).unwrap() == data);
+    upload_on_a_download_on_b(t.path(), &a, &b, &f, "302-relay-a-b");
 }
 
 #[test]

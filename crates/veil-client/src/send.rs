@@ -232,16 +232,15 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
     }
 
     let upload = upload(&relay, &opts, &mut entries, content, &tid, &key, &caps, &events);
-    let verifier = match pake_task {
+    match pake_task {
         Some(task) => {
             let (up, pk) =
                 tokio::join!(upload, async { task.await.map_err(|e| ClientError::Protocol(e.to_string()))? });
             match pk {
                 Ok(v) => {
                     save(true)?;
-                    events(Event::KeyExchanged { verifier: v.clone() });
+                    events(Event::KeyExchanged { verifier: v });
                     up?;
-                    Some(v)
                 }
                 Err(e) => {
                     // Nobody got the key: take the ciphertext off the relay.
@@ -270,10 +269,8 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
                 }
                 events(Event::Delivered { recipient: recipient.fingerprint() });
             }
-            None
         }
-    };
-    let _ = verifier;
+    }
     if let Some(n) = &state_name {
         opts.home.remove(n);
     }

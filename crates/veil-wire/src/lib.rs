@@ -55,6 +55,18 @@ pub fn tid_hex(tid: &TransferId) -> String {
     tid.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Parse what [`tid_hex`] made (exactly 32 hex digits).
+pub fn tid_from_hex(hex: &str) -> Option<TransferId> {
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut t = [0u8; 16];
+    for (i, b) in t.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(t)
+}
+
 /// Which side of a mailbox a client is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Side {

@@ -255,6 +255,9 @@ fn computed() -> BTreeMap<String, Vec<u8>> {
     }
     // Not a frame: what the relay stores for a capability (see the spec).
     out.insert("capability/00-cap_hash".to_string(), cap_hash(&DOWNLOAD).to_vec());
+    // Not frames either: what an identity signs to authenticate, and its inbox id.
+    out.insert("auth/00-auth_message".to_string(), auth_message(&[0xaa; 32]));
+    out.insert("inbox/00-inbox_id".to_string(), inbox_id(&[6; 32]).to_vec());
     out
 }
 
@@ -808,4 +811,11 @@ proptest! {
         check_garbage::<MailboxMsg>(&f);
         check_garbage::<StreamFrame>(&f);
     }
+}
+
+#[test]
+fn largest_inbox_listing_fits_in_a_frame() {
+    let e = InboxEntry { id: [0xff; 16], created: u64::MAX, sealed: vec![0xff; MAX_INBOX_BODY as usize] };
+    let r = Response::Inbox { entries: vec![e; MAX_INBOX_LIST], more: true };
+    assert!(encode_frame(&r).is_ok());
 }

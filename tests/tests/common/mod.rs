@@ -200,3 +200,37 @@ pub fn code_transfer(relay: &RelayProc, dir: &Path, send_args: &[&str], code: &s
     assert_eq!(sc, Some(0), "sender failed:\n{so}\n{se}\nreceiver: {}", text(&ro));
     (so, ro)
 }
+
+/// Two relays sharing a store: `file` sent with `code` through `a` and received through
+/// `b`, then the same file by ticket; both arrive byte-identical.
+pub fn upload_on_a_download_on_b(dir: &Path, a: &RelayProc, b: &RelayProc, file: &Path, code: &str) {
+    let data = std::fs::read(file).unwrap();
+    let name = file.file_name().unwrap();
+
+    // Code mode: the sender opens the mailbox on A, the receiver asks B.
+    let mut s = veil(&dir.join("hs"), a);
+    s.args(["send", file.to_str().unwrap(), "--code", code, "--json"]);
+    let (child, first, rest) = spawn_send(s);
+    assert_eq!(first["event"], "code");
+    let out = dir.join("out");
+    let mut r = veil(&dir.join("hr"), b);
+    r.args(["receive", code, "--yes", "--out"]).arg(&out);
+    let ro = run(r);
+    let (sc, so, se) = finish(child, rest);
+    assert!(ro.status.success(), "{}", text(&ro));
+    assert_eq!(sc, Some(0), "{so}{se}");
+    assert!(std::fs::read(out.join(name)).unwrap() == data);
+
+    // Link mode: uploaded through A, downloaded through B.
+    let mut s = veil(&dir.join("hs"), a);
+    s.args(["send", file.to_str().unwrap(), "--link", "--json"]);
+    let (child, first, rest) = spawn_send(s);
+    let ticket = first["ticket"].as_str().unwrap().to_string();
+    assert_eq!(finish(child, rest).0, Some(0));
+    let out2 = dir.join("out2");
+    let mut r = veil(&dir.join("hr2"), b);
+    r.args(["receive", &ticket, "--yes", "--out"]).arg(&out2);
+    let ro = run(r);
+    assert!(ro.status.success(), "{}", text(&ro));
+    assert!(std::fs::read(out2.join(name)).unwrap() == data);
+}
