@@ -112,14 +112,25 @@ enum Cmd {
         /// How many viewers may join (each with its own key exchange).
         #[arg(long, default_value_t = 1)]
         viewers: u32,
+        /// Keep the encrypted segments on the relay so the stream can be replayed
+        /// (`veil watch --from-start`, also with the printed ticket once you are gone).
+        /// A recorded stream starts at once instead of waiting for the first viewer.
+        #[arg(long)]
+        record: bool,
+        /// With --record: delete the recording from the relay after this long.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, requires = "record")]
+        expire: Duration,
         /// One JSON object per line on stdout.
         #[arg(long)]
         json: bool,
     },
     /// Watch a live stream; the plaintext goes to standard output.
     Watch {
-        /// The code from the publisher.
+        /// The code from the publisher, or the ticket of a recorded stream.
         code: String,
+        /// Replay a recorded stream from its beginning, then follow it live.
+        #[arg(long)]
+        from_start: bool,
         /// Relay address.
         #[arg(long)]
         relay: Option<String>,
@@ -326,23 +337,46 @@ async fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         },
-        Cmd::Stream { relay, code, viewers, json } => {
+        Cmd::Stream { relay, code, viewers, record, expire, json } => {
             let addr = relay_addr(&home, relay)?;
             let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
             // stdout may be a pipe others read: stream events go to stderr unless --json.
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "stream");
-            let opts = veil_client::stream::PublishOptions { code, viewers, ..Default::default() };
+            let opts = veil_client::stream::PublishOptions {
+                code,
+                viewers,
+                record: record.then_some(expire),
+                ..Default::default()
+            };
             let r = veil_client::stream::publish(relay.clone(), opts, tokio::io::stdin(), events).await;
             relay.close().await;
             r?;
             Ok(())
         }
-        Cmd::Watch { code, relay } => {
+        Cmd::Watch { code, from_start, relay } => {
+            let ticket = if veil_format::ticket::is_ticket(&code) {
+                let t = veil_format::ticket::Ticket::decode(&code)?;
+                let pw =
+                    if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
+                Some((t.transfer_id(), t.key(pw.as_deref())?))
+            } else {
+                veil_format::code::Code::parse(&code)?;
+                None
+            };
             let addr = relay_addr(&home, relay)?;
             let relay = Relay::connect(addr, home.clone()).await?;
             // stdout carries the stream: human messages only, on stderr.
             let events = ui::sink(ui::Mode::Human, "watch");
-            let r = veil_client::stream::watch(relay.clone(), &code, tokio::io::stdout(), events, wait()).await;
+            let out = tokio::io::stdout();
+            let r = match ticket {
+                Some((tid, key)) => {
+                    veil_client::stream::watch_key(relay.clone(), tid, key, from_start, out, events).await
+                }
+                None => {
+                    let opts = veil_client::stream::WatchOptions { from_start, wait: wait() };
+                    veil_client::stream::watch(relay.clone(), &code, opts, out, events).await
+                }
+            };
             relay.close().await;
             r?;
             Ok(())

@@ -48,7 +48,11 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
         }
         Event::Ticket { ticket } => {
             say(format!("Ticket: {ticket}"));
-            say(format!("The receiver runs:\n\n    veil receive {ticket}\n"));
+            if role == "stream" {
+                say(format!("Replay the recording (until it expires) with:\n\n    veil watch --from-start {ticket}\n"));
+            } else {
+                say(format!("The receiver runs:\n\n    veil receive {ticket}\n"));
+            }
         }
         Event::Warning { message } => say(format!("warning: {message}")),
         Event::Waiting { what } if tty => say(format!("Waiting for the {what}...")),

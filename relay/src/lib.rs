@@ -14,6 +14,7 @@ pub mod http;
 pub mod inbox;
 pub mod metrics;
 pub mod quic;
+pub mod record;
 pub mod rendezvous;
 pub mod state;
 pub mod streams;

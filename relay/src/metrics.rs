@@ -51,6 +51,8 @@ pub struct Metrics {
     pub stream_bytes: Counter,
     /// Times a slow viewer was skipped forward to the next segment.
     pub viewers_skipped: Counter,
+    /// Segments of recorded streams written to the store.
+    pub segments_recorded: Counter,
 }
 
 impl Metrics {
@@ -74,6 +76,7 @@ impl Metrics {
             viewers: Gauge::default(),
             stream_bytes: Counter::default(),
             viewers_skipped: Counter::default(),
+            segments_recorded: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("bytes_in", "Ciphertext bytes received", m.bytes_in.clone());
@@ -95,6 +98,11 @@ impl Metrics {
             "stream_viewers_skipped",
             "Slow viewers skipped forward a segment",
             m.viewers_skipped.clone(),
+        );
+        registry.register(
+            "stream_segments_recorded",
+            "Segments of recorded streams stored",
+            m.segments_recorded.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -157,14 +157,14 @@ pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: Sen
     };
     match req {
         Request::Mailbox { nameplate, side } => return mailbox(shared, send, recv, nameplate, side).await,
-        Request::StreamPublish { tid, owner: _, download, max_viewers } => {
+        Request::StreamPublish { tid, owner, download, max_viewers, record } => {
             if let Err(e) = shared.access.check_upload(&ctx).and_then(|()| shared.access.check_new(&ctx, None)) {
                 let _ = write_frame(&mut send, &Response::Error(e)).await;
                 let _ = send.finish();
                 return;
             }
-            shared.access.record_new(&ctx, None);
-            return publish(shared, send, recv, tid, download, max_viewers).await;
+            let p = Publish { tid, owner, download, max_viewers, record };
+            return publish(shared, ctx, send, recv, p).await;
         }
         Request::StreamWatch { tid, download } => return watch(shared, send, tid, download).await,
         _ => {}
@@ -382,16 +382,19 @@ async fn read_raw_frame(recv: &mut RecvStream) -> Option<Bytes> {
     Some(buf.freeze())
 }
 
-async fn publish(
-    shared: Arc<Shared>,
-    mut send: SendStream,
-    mut recv: RecvStream,
+/// What a `StreamPublish` asked for.
+struct Publish {
     tid: veil_wire::TransferId,
+    owner: veil_wire::CapabilityHash,
     download: veil_wire::CapabilityHash,
     max_viewers: u32,
-) {
+    record: Option<veil_wire::StreamRecord>,
+}
+
+async fn publish(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, mut recv: RecvStream, p: Publish) {
     use veil_wire::StreamFrame;
-    let (stream, mut count) = match shared.streams.publish(tid, download, max_viewers) {
+    let tid = p.tid;
+    let (stream, mut count) = match shared.streams.publish(tid, p.download, p.max_viewers) {
         Ok(x) => x,
         Err(e) => {
             let _ = write_frame(&mut send, &Response::Error(e)).await;
@@ -399,14 +402,46 @@ async fn publish(
             return;
         }
     };
+    let mut recorder = match p.record {
+        Some(r) => match shared.transfers.create_recording(tid, p.owner, p.download, r.receipt, r.expire_secs).await {
+            Ok(()) => {
+                shared.access.record_new(&ctx, Some(tid));
+                Some(crate::record::Recorder::new(tid, shared.clone(), ctx.clone()))
+            }
+            Err(e) => {
+                shared.streams.end(&tid);
+                let _ = write_frame(&mut send, &Response::Error(e)).await;
+                let _ = send.finish();
+                return;
+            }
+        },
+        None => {
+            shared.access.record_new(&ctx, None);
+            None
+        }
+    };
     if !write_frame(&mut send, &Response::Ok).await {
         shared.streams.end(&tid);
         return;
     }
+    // Relay -> publisher: viewer counts, and notices about the recording.
+    let (notice_tx, mut notices) = tokio::sync::mpsc::channel::<StreamFrame>(4);
     let counter = tokio::spawn(async move {
-        while count.changed().await.is_ok() {
-            let n = *count.borrow_and_update();
-            if !write_frame(&mut send, &StreamFrame::Viewers(n)).await {
+        loop {
+            let f = tokio::select! {
+                r = count.changed() => match r {
+                    Ok(()) => StreamFrame::Viewers(*count.borrow_and_update()),
+                    Err(_) => match notices.recv().await {
+                        Some(f) => f,
+                        None => break,
+                    },
+                },
+                n = notices.recv() => match n {
+                    Some(f) => f,
+                    None => break,
+                },
+            };
+            if !write_frame(&mut send, &f).await {
                 break;
             }
         }
@@ -418,8 +453,9 @@ async fn publish(
     let mut messages = 0u64;
     while let Ok(Some(mut raw)) = tokio::time::timeout(STREAM_IDLE, read_raw_frame(&mut recv)).await {
         // Messages are forwarded as they are; only their variant byte is looked at
-        // (1 = Message in the frame registry), the rest is decoded.
-        let decoded = if raw.get(4) == Some(&1) {
+        // (1 = Message in the frame registry), the rest is decoded. A recording needs
+        // the message itself.
+        let decoded = if raw.get(4) == Some(&1) && recorder.is_none() {
             Ok(StreamFrame::Message(Vec::new()))
         } else {
             veil_wire::decode_body::<StreamFrame>(&raw[4..])
@@ -428,8 +464,11 @@ async fn publish(
             shared.metrics.reject("bad_stream_frame");
             break;
         };
-        match frame {
-            StreamFrame::Message(_) => {
+        match &frame {
+            StreamFrame::Message(m) => {
+                if let Some(r) = recorder.as_mut() {
+                    r.message(m);
+                }
                 messages += 1;
                 if flip_at == Some(messages) {
                     let mut b = BytesMut::from(&raw[..]);
@@ -440,13 +479,21 @@ async fn publish(
                 }
                 shared.streams.fan_out(&stream, &frame, raw).await
             }
-            StreamFrame::Segment { .. } => shared.streams.fan_out(&stream, &frame, raw).await,
+            StreamFrame::Segment { index, prefix, .. } => {
+                if let Some(r) = recorder.as_mut() {
+                    r.segment(*index, prefix).await;
+                }
+                shared.streams.fan_out(&stream, &frame, raw).await
+            }
             StreamFrame::End => {
                 shared.streams.fan_out(&stream, &frame, raw).await;
                 clean = true;
                 break;
             }
             _ => {}
+        }
+        if let Some(why) = recorder.as_mut().and_then(|r| r.take_failure()) {
+            let _ = notice_tx.try_send(StreamFrame::Aborted(format!("recording stopped: {why}")));
         }
     }
     if !clean {
@@ -455,7 +502,24 @@ async fn publish(
         shared.streams.close(&stream, &StreamFrame::End);
     }
     shared.streams.end(&tid);
-    counter.abort();
+    if let Some(r) = recorder {
+        // Keep what arrived either way; tell a publisher that is still there.
+        match r.finish().await {
+            Ok(n) => {
+                tracing::debug!(segments = n, clean, "stream recording closed");
+                if clean {
+                    let _ = notice_tx.send(StreamFrame::End).await;
+                }
+            }
+            Err(why) => {
+                let _ = notice_tx.send(StreamFrame::Aborted(format!("recording failed: {why}"))).await;
+            }
+        }
+        drop(notice_tx);
+        let _ = tokio::time::timeout(Duration::from_secs(5), counter).await;
+    } else {
+        counter.abort();
+    }
 }
 
 async fn watch(shared: Arc<Shared>, mut send: SendStream, tid: veil_wire::TransferId, download: veil_wire::Capability) {

@@ -30,6 +30,9 @@ pub struct Meta {
     pub max_downloads: Option<u32>,
     /// Declared size.
     pub size_hint: Option<u64>,
+    /// A recorded live stream: its chunks are the stream's segments, it has no manifest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 /// Limits the relay enforces on transfers.
@@ -161,7 +164,48 @@ impl Transfers {
         max_downloads: Option<u32>,
         size_hint: Option<u64>,
     ) -> Result<bool, WireError> {
-        if let Some(size) = size_hint
+        let meta = Meta {
+            owner,
+            download,
+            receipt,
+            created: now(),
+            expires: now().saturating_add(expire_secs),
+            max_downloads,
+            size_hint,
+            stream: false,
+        };
+        self.create_with(tid, meta, expire_secs).await
+    }
+
+    /// Register the recording of a live stream (a transfer with no manifest whose chunks
+    /// the relay itself writes, see [`Transfers::put_segment`]).
+    pub async fn create_recording(
+        &self,
+        tid: TransferId,
+        owner: CapabilityHash,
+        download: CapabilityHash,
+        receipt: CapabilityHash,
+        expire_secs: u64,
+    ) -> Result<(), WireError> {
+        let meta = Meta {
+            owner,
+            download,
+            receipt,
+            created: now(),
+            expires: now().saturating_add(expire_secs),
+            max_downloads: None,
+            size_hint: None,
+            stream: true,
+        };
+        if !self.create_with(tid, meta, expire_secs).await? {
+            return Err(err(ErrorCode::Conflict, "stream id already in use"));
+        }
+        Ok(())
+    }
+
+    async fn create_with(&self, tid: TransferId, meta: Meta, expire_secs: u64) -> Result<bool, WireError> {
+        let owner = meta.owner;
+        if let Some(size) = meta.size_hint
             && size > self.limits.max_transfer_bytes
         {
             self.metrics.reject("transfer_too_large");
@@ -196,8 +240,6 @@ impl Transfers {
                 ));
             }
         }
-        let meta =
-            Meta { owner, download, receipt, created: now(), expires: now() + expire_secs, max_downloads, size_hint };
         let body = serde_json::to_vec(&meta).map_err(|_| err(ErrorCode::Internal, "encode"))?;
         if !self.store.put_new(&key(&tid, "meta"), Bytes::from(body)).await.map_err(storage)? {
             // Someone created it concurrently: accept only if it is ours.
@@ -259,6 +301,41 @@ impl Transfers {
         check_cap(&l.meta.owner, owner, "owner")?;
         self.metrics.bytes_in.inc_by(body.len() as u64);
         self.store.put(&key(tid, "manifest"), body).await.map_err(storage)?;
+        l.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// Store segment `index` of a recorded stream (durable before this returns). The
+    /// relay calls this itself with what the stream's publisher sent, so there is no
+    /// capability to check; the transfer size limit applies as for uploads.
+    pub async fn put_segment(&self, tid: &TransferId, index: u64, body: Bytes) -> Result<(), WireError> {
+        if index > veil_wire::MAX_CHUNK_INDEX {
+            return Err(err(ErrorCode::BadRequest, "segment index out of range"));
+        }
+        let l = self.live(tid).await?;
+        let total = l.bytes.fetch_add(body.len() as u64, Ordering::Relaxed) + body.len() as u64;
+        if total > self.limits.max_transfer_bytes {
+            self.metrics.reject("transfer_too_large");
+            return Err(err(
+                ErrorCode::LimitExceeded,
+                format!("the recording reached this relay's limit of {} bytes", self.limits.max_transfer_bytes),
+            ));
+        }
+        let len = body.len() as u64;
+        self.store.put(&chunk_key(tid, index), body).await.map_err(storage)?;
+        self.metrics.bytes_in.inc_by(len);
+        l.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// Close a recording after `count` segments (whether the stream ended cleanly is for
+    /// the viewer to tell from the authenticated final segment).
+    pub async fn finish_recording(&self, tid: &TransferId, count: u64) -> Result<(), WireError> {
+        let l = self.live(tid).await?;
+        self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
+        if self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.remove(tid) {
+            self.metrics.transfers_completed.inc();
+        }
         l.notify.notify_waiters();
         Ok(())
     }
@@ -343,6 +420,12 @@ impl Transfers {
         let n = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
         l.downloads.store(n, Ordering::Relaxed);
         self.check_download(&l, cap)?;
+        if l.meta.stream {
+            return Err(err(
+                ErrorCode::BadRequest,
+                "this is a recorded live stream, not a file transfer: replay it with `veil watch --from-start`",
+            ));
+        }
         self.wait_for(&l, tid, &key(tid, "manifest"), wait).await
     }
 

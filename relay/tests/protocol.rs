@@ -758,6 +758,7 @@ async fn live_stream_frames_reach_the_viewer() {
         owner: cap_hash(&t.owner),
         download: cap_hash(&t.download),
         max_viewers: 1,
+        record: None,
     };
     let (resp, mut publisher, mut from_relay) = c1.open(&publish).await;
     assert_eq!(resp, Response::Ok);

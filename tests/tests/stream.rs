@@ -14,8 +14,13 @@ struct Publisher {
 
 impl Publisher {
     fn start(relay: &RelayProc, home: &std::path::Path, code: &str, viewers: u32) -> Publisher {
+        Self::start_with(relay, home, code, viewers, &[])
+    }
+
+    fn start_with(relay: &RelayProc, home: &std::path::Path, code: &str, viewers: u32, extra: &[&str]) -> Publisher {
         let mut c = veil(home, relay);
         c.args(["stream", "--code", code, "--json", "--viewers", &viewers.to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -274,4 +279,131 @@ fn real_media_through_veil_is_playable() {
 
 fn which(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(name)).find(|p| p.exists())
+}
+
+// --- Recorded streams -------------------------------------------------------------
+
+fn replay(relay: &RelayProc, home: &std::path::Path, what: &str) -> (std::process::ExitStatus, Vec<u8>, String) {
+    let mut c = veil(home, relay);
+    let mut w = c.args(["watch", "--from-start", what]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let out = collect(w.stdout.take().unwrap());
+    let st = w.wait().unwrap();
+    let err = stderr_of(&mut w);
+    (st, out.join().unwrap(), err)
+}
+
+#[test]
+fn recorded_stream_replays_with_its_ticket_after_the_publisher_left() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&t.path().join("relay"));
+    let mut p = Publisher::start_with(&relay, &t.path().join("hp"), "110-recorded", 1, &["--record"]);
+    let ticket = p.wait_event("ticket")["ticket"].as_str().unwrap().to_string();
+    // Recording starts at once: nobody is watching.
+    let data = random_bytes(5 << 20);
+    let mut stdin = p.child.stdin.take().unwrap();
+    stdin.write_all(&data).unwrap();
+    drop(stdin);
+    let st = p.child.wait().unwrap();
+    assert!(st.success(), "{}", stderr_of(&mut p.child));
+    // Segments are chunks in the store (5 of 1 MiB, maybe a short one, and the final one).
+    assert!(relay.chunk_files().len() >= 6, "{:?}", relay.chunk_files());
+
+    let (st, got, err) = replay(&relay, &t.path().join("hw"), &ticket);
+    assert!(st.success(), "{err}");
+    assert!(got == data, "replay differs from the input ({} of {} bytes)", got.len(), data.len());
+    // Twice: a replay does not use the recording up.
+    let (st, got, err) = replay(&relay, &t.path().join("hw2"), &ticket);
+    assert!(st.success() && got == data, "{err}");
+
+    // It is a stream, not a file transfer: `veil receive` says so.
+    let o = run({
+        let mut c = veil(&t.path().join("hr"), &relay);
+        c.args(["receive", "--yes", "--out"]).arg(t.path()).arg(&ticket);
+        c
+    });
+    assert!(!o.status.success());
+    assert!(text(&o).contains("veil watch --from-start"), "{}", text(&o));
+}
+
+#[test]
+fn viewer_from_start_of_a_running_recorded_stream_gets_every_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&t.path().join("relay"));
+    let code = "111-from-start";
+    let mut p = Publisher::start_with(&relay, &t.path().join("hp"), code, 2, &["--record"]);
+    p.wait_event("code");
+    let blocks: Vec<Vec<u8>> = (0..6).map(|_| random_bytes(700_000)).collect();
+    let mut stdin = p.child.stdin.take().unwrap();
+    // Three blocks (two segments cut by size, one by time) before anyone watches.
+    for b in &blocks[..3] {
+        stdin.write_all(b).unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut c = veil(&t.path().join("hw"), &relay);
+    let mut w = c.args(["watch", "--from-start", code]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let got = collect(w.stdout.take().unwrap());
+    // A plain live viewer at the same time gets a suffix only.
+    let mut live = watcher(&relay, &t.path().join("hl"), code).spawn().unwrap();
+    let live_got = collect(live.stdout.take().unwrap());
+    p.wait_event("key_exchanged");
+    p.wait_event("key_exchanged");
+    // The rest arrives while the replay catches up and then follows live.
+    for b in &blocks[3..] {
+        std::thread::sleep(Duration::from_millis(400));
+        stdin.write_all(b).unwrap();
+        stdin.flush().unwrap();
+    }
+    drop(stdin);
+    assert!(p.child.wait().unwrap().success(), "{}", stderr_of(&mut p.child));
+    let st = w.wait().unwrap();
+    assert!(st.success(), "{}", stderr_of(&mut w));
+    let all = blocks.concat();
+    let got = got.join().unwrap();
+    assert!(got == all, "from-start viewer got {} of {} bytes (or different ones)", got.len(), all.len());
+    assert!(live.wait().unwrap().success(), "{}", stderr_of(&mut live));
+    let live_got = live_got.join().unwrap();
+    assert!(live_got.len() < all.len() && all.ends_with(&live_got), "live viewer: {} bytes", live_got.len());
+}
+
+#[test]
+fn replay_of_a_cut_recorded_stream_exits_nonzero_after_what_was_recorded() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&t.path().join("relay"));
+    let mut p = Publisher::start_with(&relay, &t.path().join("hp"), "112-cut-recording", 1, &["--record"]);
+    let ticket = p.wait_event("ticket")["ticket"].as_str().unwrap().to_string();
+    let data = random_bytes(2_500_000);
+    let mut stdin = p.child.stdin.take().unwrap();
+    stdin.write_all(&data).unwrap();
+    stdin.flush().unwrap();
+    wait_until("two recorded segments", Duration::from_secs(20), || relay.chunk_files().len() >= 2);
+    std::thread::sleep(Duration::from_millis(300));
+    p.child.kill().unwrap();
+    let _ = p.child.wait();
+
+    let (st, got, err) = replay(&relay, &t.path().join("hw"), &ticket);
+    assert!(!st.success(), "a cut recording replayed as complete");
+    assert!(err.contains("cut"), "{err}");
+    assert!(got.len() >= 2 << 20 && data.starts_with(&got), "replay gave {} bytes, not a prefix", got.len());
+}
+
+#[test]
+fn expired_recording_is_swept_from_the_store() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start_on(&t.path().join("relay"), "127.0.0.1:0", &["--sweep-interval", "1s"]);
+    let mut p = Publisher::start_with(&relay, &t.path().join("hp"), "113-expiring", 1, &["--record", "--expire", "2s"]);
+    let ticket = p.wait_event("ticket")["ticket"].as_str().unwrap().to_string();
+    let mut stdin = p.child.stdin.take().unwrap();
+    stdin.write_all(&random_bytes(100_000)).unwrap();
+    drop(stdin);
+    assert!(p.child.wait().unwrap().success());
+    let recording_files = || {
+        let files = relay.store_files();
+        files.into_iter().filter(|f| f.components().any(|c| c.as_os_str() == "t" || c.as_os_str() == "e")).count()
+    };
+    assert!(recording_files() > 0);
+    wait_until("the sweeper", Duration::from_secs(20), || recording_files() == 0);
+    let (st, got, err) = replay(&relay, &t.path().join("hw"), &ticket);
+    assert!(!st.success() && got.is_empty(), "{err}");
+    assert!(err.contains("expired") || err.contains("no such"), "{err}");
 }

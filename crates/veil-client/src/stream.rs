@@ -13,7 +13,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use veil_format::chunk::{ChunkOpener, ChunkSealer};
 use veil_format::code::{Code, DEFAULT_CODE_WORDS};
 use veil_format::{Capabilities, ContentKey, FormatError, TransferId};
-use veil_wire::{ErrorCode, MAX_STREAM_MESSAGE, MailboxMsg, Request, Side, StreamFrame, cap_hash, encode_frame};
+use veil_wire::TransferStatus;
+use veil_wire::{
+    ErrorCode, MAX_STREAM_MESSAGE, MailboxMsg, Request, Response, Side, StreamFrame, StreamRecord, cap_hash,
+    encode_frame,
+};
 
 /// Publisher options.
 #[derive(Debug, Clone)]
@@ -26,13 +30,25 @@ pub struct PublishOptions {
     pub segment_bytes: usize,
     /// ...or after this long, whichever comes first.
     pub segment_time: Duration,
+    /// Keep the segments on the relay for this long, replayable with a ticket or
+    /// `--from-start`. A recorded stream starts at once, without waiting for a viewer.
+    pub record: Option<Duration>,
 }
 
 impl Default for PublishOptions {
     fn default() -> Self {
-        PublishOptions { code: None, viewers: 1, segment_bytes: 1 << 20, segment_time: Duration::from_secs(1) }
+        PublishOptions {
+            code: None,
+            viewers: 1,
+            segment_bytes: 1 << 20,
+            segment_time: Duration::from_secs(1),
+            record: None,
+        }
     }
 }
+
+/// How long a viewer waits for the relay to hand over a recorded segment.
+const SEGMENT_WAIT: Duration = Duration::from_secs(30);
 
 async fn send_frame(send: &mut quinn::SendStream, f: &StreamFrame) -> Result<()> {
     let b = encode_frame(f).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -55,8 +71,14 @@ pub async fn publish<R: AsyncRead + Unpin>(
             owner: cap_hash(caps.owner.expose()),
             download: cap_hash(caps.download.expose()),
             max_viewers: opts.viewers.max(1),
+            record: opts
+                .record
+                .map(|d| StreamRecord { receipt: cap_hash(caps.receipt.expose()), expire_secs: d.as_secs().max(1) }),
         })
         .await?;
+    if opts.record.is_some() {
+        events(Event::Ticket { ticket: veil_format::ticket::Ticket::encode_plain(&tid, &key) });
+    }
     let chosen = opts.code.as_deref().map(Code::parse).transpose()?;
     let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), Side::Sender).await?;
     let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
@@ -86,8 +108,8 @@ pub async fn publish<R: AsyncRead + Unpin>(
         Ok::<(), ClientError>(())
     });
 
-    // The stream starts when the first viewer is attached.
-    loop {
+    // The stream starts when the first viewer is attached (at once when recording).
+    while opts.record.is_none() {
         tokio::select! {
             r = &mut pake => {
                 r.map_err(|e| ClientError::Protocol(e.to_string()))??;
@@ -104,14 +126,24 @@ pub async fn publish<R: AsyncRead + Unpin>(
             },
         }
     }
-    // Report viewers coming and going.
+    // Report viewers coming and going, and what the relay says of the recording; the
+    // task ends with the relay's word that the recording is complete (End) or failed.
     let ev2 = events.clone();
     let counter = tokio::spawn(async move {
+        let mut failure = None;
         while let Ok(Some(f)) = read_frame::<StreamFrame>(&mut recv).await {
-            if let StreamFrame::Viewers(n) = f {
-                ev2(Event::Viewers { count: n });
+            match f {
+                StreamFrame::Viewers(n) => ev2(Event::Viewers { count: n }),
+                StreamFrame::Aborted(why) => {
+                    let why = veil_format::escape_text(&why);
+                    ev2(Event::Warning { message: format!("relay: {why}") });
+                    failure = Some(why);
+                }
+                StreamFrame::End => return failure.map_or(Ok(()), Err),
+                _ => {}
             }
         }
+        Err(failure.unwrap_or_else(|| "the relay did not confirm the recording".into()))
     });
     // Keep failing loudly if a later viewer gets the code wrong.
     // (This task ends only on a failed confirmation.)
@@ -188,21 +220,38 @@ pub async fn publish<R: AsyncRead + Unpin>(
     send_frame(&mut send, &StreamFrame::End).await?;
     let _ = send.finish();
     watcher.abort();
-    // Let the relay forward the end before the connection closes.
-    let _ = tokio::time::timeout(Duration::from_secs(2), counter).await;
+    if opts.record.is_some() {
+        // Exit 0 only once the relay has the whole recording.
+        let r = tokio::time::timeout(SEGMENT_WAIT, counter)
+            .await
+            .map_err(|_| ClientError::Timeout("the relay did not confirm the recording".into()))?;
+        r.map_err(|e| ClientError::Protocol(e.to_string()))?
+            .map_err(|why| ClientError::Protocol(format!("the recording is incomplete: {why}")))?;
+    } else {
+        // Let the relay forward the end before the connection closes.
+        let _ = tokio::time::timeout(Duration::from_secs(2), counter).await;
+    }
     events(Event::Done { bytes: total, files: Vec::new(), seconds: 0.0 });
     Ok(total)
 }
 
-/// Watch the stream behind `code`, writing plaintext to `out`. Ok only at an
-/// authenticated end of stream.
-pub async fn watch<W: AsyncWrite + Unpin>(
-    relay: Arc<Relay>,
+/// Viewer options.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Replay a recorded stream from its first segment, then follow it live.
+    pub from_start: bool,
+    /// How long to wait for the publisher's key exchange.
+    pub wait: Duration,
+}
+
+/// Run the key exchange on `code` as one of the stream's viewers; returns the stream id
+/// and its key.
+pub async fn exchange(
+    relay: &Relay,
     code: &str,
-    mut out: W,
-    events: EventSink,
+    events: &EventSink,
     wait: Duration,
-) -> Result<u64> {
+) -> Result<(TransferId, ContentKey)> {
     let code = Code::parse(code)?;
     // Several viewers share a code: wait our turn while another one is exchanging keys.
     let deadline = tokio::time::Instant::now() + wait;
@@ -223,15 +272,250 @@ pub async fn watch<W: AsyncWrite + Unpin>(
         .map_err(|_| ClientError::Timeout("the publisher did not show up".into()))??;
     mb.close().await;
     events(Event::KeyExchanged { verifier });
-    let caps = Capabilities::derive(&key);
-    let (_send, mut recv) =
-        relay.open_request(&Request::StreamWatch { tid: tid.0, download: *caps.download.expose() }).await?;
+    Ok((tid, key))
+}
 
-    let mut opener: Option<ChunkOpener> = None;
-    let mut last_seen = false;
-    let mut expect: Option<u64> = None;
-    let mut plain = Vec::with_capacity(MAX_STREAM_MESSAGE);
-    let mut total = 0u64;
+/// Watch the stream behind `code`, writing plaintext to `out`. Ok only at an
+/// authenticated end of stream.
+pub async fn watch<W: AsyncWrite + Unpin>(
+    relay: Arc<Relay>,
+    code: &str,
+    opts: WatchOptions,
+    out: W,
+    events: EventSink,
+) -> Result<u64> {
+    let (tid, key) = exchange(&relay, code, &events, opts.wait).await?;
+    watch_key(relay, tid, key, opts.from_start, out, events).await
+}
+
+/// Size of a stream's final segment: a chunk with one empty final message.
+const FINAL_SEGMENT_LEN: usize = veil_format::chunk::CHUNK_PREFIX_LEN + veil_format::chunk::MESSAGE_OVERHEAD;
+
+/// Writes the plaintext of segments, in order, whether they come live or from the
+/// relay's recording.
+struct Player<W> {
+    key: ContentKey,
+    tid: TransferId,
+    out: W,
+    opener: Option<ChunkOpener>,
+    /// Index of the segment being read.
+    current: u64,
+    last_seen: bool,
+    /// The next segment index expected (None: any, at a live join or after a skip).
+    next: Option<u64>,
+    /// Plaintext of segment `next` already written (a recorded replay resumes after it).
+    written_in_next: u64,
+    /// Plaintext of the current segment so far.
+    seg_plain: u64,
+    plain: Vec<u8>,
+    total: u64,
+}
+
+impl<W: AsyncWrite + Unpin> Player<W> {
+    fn new(key: ContentKey, tid: TransferId, out: W, next: Option<u64>) -> Self {
+        Player {
+            key,
+            tid,
+            out,
+            opener: None,
+            current: 0,
+            last_seen: false,
+            next,
+            written_in_next: 0,
+            seg_plain: 0,
+            plain: Vec::with_capacity(MAX_STREAM_MESSAGE),
+            total: 0,
+        }
+    }
+
+    fn in_segment(&self) -> bool {
+        self.opener.as_ref().is_some_and(|o| !o.is_finished())
+    }
+
+    fn finished_cleanly(&self) -> bool {
+        self.last_seen && self.opener.as_ref().is_some_and(ChunkOpener::is_finished)
+    }
+
+    /// Segment `index` begins with `data` (its prefix, maybe more of it).
+    async fn begin(&mut self, index: u64, last: bool, data: &[u8]) -> Result<()> {
+        if self.in_segment() {
+            return Err(ClientError::Format(FormatError::ChunkTruncated { index: self.current }));
+        }
+        if let Some(e) = self.next
+            && e != index
+        {
+            return Err(ClientError::Protocol(format!("segment {index} arrived where {e} was expected")));
+        }
+        self.opener = Some(ChunkOpener::new(&self.key, &self.tid, index, last));
+        self.current = index;
+        self.last_seen = last;
+        self.next = Some(index + 1);
+        self.seg_plain = 0;
+        let skip = std::mem::take(&mut self.written_in_next);
+        self.feed(data, skip).await
+    }
+
+    /// More of the current segment; the first `skip` plaintext bytes were written before.
+    async fn feed(&mut self, data: &[u8], skip: u64) -> Result<()> {
+        let o = self.opener.as_mut().ok_or_else(|| ClientError::Protocol("message outside a segment".into()))?;
+        self.plain.clear();
+        o.feed(data, &mut self.plain)?;
+        self.seg_plain += self.plain.len() as u64;
+        let from = usize::try_from(skip).unwrap_or(usize::MAX).min(self.plain.len());
+        if from < self.plain.len() {
+            let w = &self.plain[from..];
+            self.total += w.len() as u64;
+            self.out.write_all(w).await.map_err(|e| ClientError::io("writing", "standard output", e))?;
+            self.out.flush().await.map_err(|e| ClientError::io("writing", "standard output", e))?;
+        }
+        Ok(())
+    }
+
+    /// A whole segment from the recording. Its `last` flag is not stored: a final
+    /// segment has a known size, and the guess is checked by authentication.
+    async fn stored(&mut self, index: u64, body: &[u8]) -> Result<()> {
+        self.begin(index, body.len() == FINAL_SEGMENT_LEN, body).await?;
+        if self.in_segment() {
+            return Err(ClientError::PeerGone(format!(
+                "the recording stops inside segment {index}: the stream was cut"
+            )));
+        }
+        Ok(())
+    }
+
+    /// We fell behind on the live stream: forget the partial segment; a recorded replay
+    /// fetches it again and skips what was already written.
+    fn skipped(&mut self, recorded: bool) {
+        if recorded {
+            if self.in_segment() {
+                self.next = Some(self.current);
+                self.written_in_next = self.seg_plain;
+            }
+        } else {
+            self.next = None;
+        }
+        self.opener = None;
+    }
+
+    /// Fetch recorded segments up to (not including) `upto`.
+    async fn fill(&mut self, relay: &Relay, download: &[u8; 32], upto: u64) -> Result<()> {
+        while let Some(i) = self.next.filter(|&i| i < upto) {
+            let body = fetch_segment(relay, &self.tid, download, i).await?;
+            self.stored(i, &body).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn fetch_segment(relay: &Relay, tid: &TransferId, download: &[u8; 32], index: u64) -> Result<bytes::Bytes> {
+    let req = Request::GetChunk { tid: tid.0, download: *download, index, wait_secs: SEGMENT_WAIT.as_secs() as u32 };
+    match relay.request(&req, None).await? {
+        (Response::Data { .. }, Some(b)) => Ok(b),
+        (Response::Error(e), _) if e.code == ErrorCode::NotFound => Err(ClientError::PeerGone(format!(
+            "the recording has no segment {index}: the stream was cut (or the recording expired)"
+        ))),
+        (Response::Error(e), _) if e.code == ErrorCode::Timeout => {
+            Err(ClientError::PeerGone(format!("segment {index} never reached the relay: the stream was cut")))
+        }
+        (Response::Error(e), _) => Err(ClientError::Relay(e)),
+        _ => Err(ClientError::Protocol("unexpected answer".into())),
+    }
+}
+
+/// The recording's status, or None if the stream is not recorded.
+async fn recording(relay: &Relay, tid: &TransferId, download: &[u8; 32]) -> Result<Option<TransferStatus>> {
+    match relay.request(&Request::Status { tid: tid.0, cap: *download }, None).await? {
+        (Response::Status(s), _) => Ok(Some(s)),
+        (Response::Error(e), _) if e.code == ErrorCode::NotFound => Ok(None),
+        (Response::Error(e), _) => Err(ClientError::Relay(e)),
+        _ => Err(ClientError::Protocol("unexpected answer".into())),
+    }
+}
+
+/// Watch stream `tid` with key `key` (from a code's key exchange or a ticket). Live, it
+/// starts at the next segment boundary; `from_start` replays the relay's recording first
+/// and then follows live, filling any gap (a late join, falling behind) from the
+/// recording. Ok only at an authenticated end of stream.
+pub async fn watch_key<W: AsyncWrite + Unpin>(
+    relay: Arc<Relay>,
+    tid: TransferId,
+    key: ContentKey,
+    from_start: bool,
+    out: W,
+    events: EventSink,
+) -> Result<u64> {
+    let caps = Capabilities::derive(&key);
+    let download = *caps.download.expose();
+    let mut recorded = false;
+    let mut p = Player::new(key, tid, out, None);
+    if from_start {
+        match recording(&relay, &tid, &download).await? {
+            None => events(Event::Warning {
+                message: "this stream is not recorded: watching it live from the next segment".into(),
+            }),
+            Some(_) => {
+                recorded = true;
+                p.next = Some(0);
+                // Replay what is stored until we catch up with the live edge.
+                loop {
+                    let Some(st) = recording(&relay, &tid, &download).await? else {
+                        return Err(ClientError::PeerGone("the recording expired while replaying it".into()));
+                    };
+                    let next = p.next.unwrap_or(0);
+                    let upto = st.chunks.iter().find(|(a, b)| *a <= next && next < *b).map_or(next, |r| r.1);
+                    if upto > next {
+                        p.fill(&relay, &download, upto).await?;
+                        if p.finished_cleanly() {
+                            events(Event::Done { bytes: p.total, files: Vec::new(), seconds: 0.0 });
+                            return Ok(p.total);
+                        }
+                        continue;
+                    }
+                    if let Some(count) = st.complete {
+                        // Complete: every segment below `count` is there, or the store lost one.
+                        if next < count {
+                            p.fill(&relay, &download, count).await?;
+                        }
+                        if p.finished_cleanly() {
+                            events(Event::Done { bytes: p.total, files: Vec::new(), seconds: 0.0 });
+                            return Ok(p.total);
+                        }
+                        return Err(ClientError::PeerGone(
+                            "the recording ends without the stream's authenticated end: the stream was cut".into(),
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    let (_send, mut recv) = match relay.open_request(&Request::StreamWatch { tid: tid.0, download }).await {
+        Ok(x) => x,
+        // It ended (or is on its last segments' way into the store): finish from there.
+        Err(ClientError::Relay(e)) if recorded && e.code == ErrorCode::NotFound => {
+            let next = p.next.unwrap_or(0);
+            p.fill(&relay, &download, next.saturating_add(1)).await?;
+            loop {
+                if p.finished_cleanly() {
+                    events(Event::Done { bytes: p.total, files: Vec::new(), seconds: 0.0 });
+                    return Ok(p.total);
+                }
+                let next = p.next.unwrap_or(0);
+                p.fill(&relay, &download, next.saturating_add(1)).await?;
+            }
+        }
+        Err(ClientError::Relay(e)) if e.code == ErrorCode::NotFound && !from_start => {
+            return Err(ClientError::Relay(veil_wire::WireError::new(
+                e.code,
+                format!("{} (a recorded stream can be replayed with --from-start)", e.message),
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+
+    // A live segment we join in the middle of (a recorded replay that caught up may
+    // attach before a boundary it already has) is ignored until the next one.
+    let mut ignoring = false;
     loop {
         let f = match read_frame::<StreamFrame>(&mut recv).await {
             Ok(Some(f)) => f,
@@ -243,39 +527,35 @@ pub async fn watch<W: AsyncWrite + Unpin>(
         };
         match f {
             StreamFrame::Segment { index, last, prefix } => {
-                if opener.as_ref().is_some_and(|o| !o.is_finished()) {
-                    return Err(ClientError::Format(FormatError::ChunkTruncated { index: index.saturating_sub(1) }));
+                if recorded && !p.in_segment() {
+                    match p.next {
+                        Some(n) if index < n => {
+                            ignoring = true;
+                            continue;
+                        }
+                        Some(_) => p.fill(&relay, &download, index).await?,
+                        None => {}
+                    }
                 }
-                if let Some(e) = expect
-                    && e != index
-                {
-                    return Err(ClientError::Protocol(format!("segment {index} arrived where {e} was expected")));
-                }
-                let mut o = ChunkOpener::new(&key, &tid, index, last);
-                o.feed(&prefix, &mut plain)?;
-                opener = Some(o);
-                last_seen = last;
-                expect = Some(index + 1);
+                ignoring = false;
+                p.begin(index, last, &prefix).await?;
             }
             StreamFrame::Message(m) => {
-                let o = opener.as_mut().ok_or_else(|| ClientError::Protocol("message outside a segment".into()))?;
-                plain.clear();
-                o.feed(&m, &mut plain)?;
-                if !plain.is_empty() {
-                    total += plain.len() as u64;
-                    out.write_all(&plain).await.map_err(|e| ClientError::io("writing", "standard output", e))?;
-                    out.flush().await.map_err(|e| ClientError::io("writing", "standard output", e))?;
+                if !ignoring {
+                    p.feed(&m, 0).await?;
                 }
             }
             StreamFrame::Skipped(n) => {
-                events(Event::Warning { message: format!("fell behind: skipped {n} segment(s)") });
-                opener = None;
-                expect = None;
+                if !recorded {
+                    events(Event::Warning { message: format!("fell behind: skipped {n} segment(s)") });
+                }
+                p.skipped(recorded);
+                ignoring = false;
             }
             StreamFrame::End => {
-                if last_seen && opener.as_ref().is_some_and(ChunkOpener::is_finished) {
-                    events(Event::Done { bytes: total, files: Vec::new(), seconds: 0.0 });
-                    return Ok(total);
+                if p.finished_cleanly() {
+                    events(Event::Done { bytes: p.total, files: Vec::new(), seconds: 0.0 });
+                    return Ok(p.total);
                 }
                 return Err(ClientError::Format(FormatError::Malformed {
                     what: "stream",

@@ -186,6 +186,8 @@ pub enum Request {
         download: CapabilityHash,
         /// Most viewers at once.
         max_viewers: u32,
+        /// Keep the segments in the store as a transfer (replayable until it expires).
+        record: Option<StreamRecord>,
     },
     /// Watch a live stream: the relay answers [`Response::Ok`], then sends
     /// [`StreamFrame`]s from the next segment boundary on.
@@ -279,6 +281,15 @@ pub struct InboxEntry {
     pub created: u64,
     /// The sealed key, as uploaded.
     pub sealed: Vec<u8>,
+}
+
+/// How a published stream is recorded: as a transfer whose chunks are its segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    /// Hash of the receipt capability (as for [`Request::Create`]).
+    pub receipt: CapabilityHash,
+    /// Seconds until the relay deletes the recording (same bounds as a transfer's expiry).
+    pub expire_secs: u64,
 }
 
 /// Frames of a live stream (after [`Request::StreamPublish`] / [`Request::StreamWatch`]).

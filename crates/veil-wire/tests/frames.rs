@@ -150,7 +150,13 @@ fn requests() -> Vec<(String, Request)> {
         Request::Receipt { tid: TID, receipt: RECEIPT },
         Request::Delete { tid: TID, owner: OWNER },
         Request::Mailbox { nameplate: Some(42), side: Side::Receiver },
-        Request::StreamPublish { tid: TID, owner: OWNER, download: DOWNLOAD, max_viewers: 4 },
+        Request::StreamPublish {
+            tid: TID,
+            owner: OWNER,
+            download: DOWNLOAD,
+            max_viewers: 4,
+            record: Some(StreamRecord { receipt: RECEIPT, expire_secs: 86_400 }),
+        },
         Request::StreamWatch { tid: TID, download: DOWNLOAD },
         Request::AuthChallenge,
         Request::Auth { ed25519: [6; 32], signature: [7; 64] },
@@ -172,6 +178,10 @@ fn requests() -> Vec<(String, Request)> {
             },
         ),
         ("allocate", Request::Mailbox { nameplate: None, side: Side::Sender }),
+        (
+            "live-only",
+            Request::StreamPublish { tid: TID, owner: OWNER, download: DOWNLOAD, max_viewers: 1, record: None },
+        ),
     ];
     named("request", request_id, base, extra)
 }
@@ -648,9 +658,15 @@ fn arb_request() -> impl Strategy<Value = Request> {
         (arb_tid(), arb_key()).prop_map(|(tid, receipt)| Request::Receipt { tid, receipt }),
         (arb_tid(), arb_key()).prop_map(|(tid, owner)| Request::Delete { tid, owner }),
         (any::<Option<u32>>(), arb_side()).prop_map(|(nameplate, side)| Request::Mailbox { nameplate, side }),
-        (arb_tid(), arb_key(), arb_key(), any::<u32>()).prop_map(|(tid, owner, download, max_viewers)| {
-            Request::StreamPublish { tid, owner, download, max_viewers }
-        }),
+        (arb_tid(), arb_key(), arb_key(), any::<u32>(), any::<Option<([u8; 32], u64)>>()).prop_map(
+            |(tid, owner, download, max_viewers, rec)| Request::StreamPublish {
+                tid,
+                owner,
+                download,
+                max_viewers,
+                record: rec.map(|(receipt, expire_secs)| StreamRecord { receipt, expire_secs }),
+            }
+        ),
         (arb_tid(), arb_key()).prop_map(|(tid, download)| Request::StreamWatch { tid, download }),
     ]
 }
