@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use veil_client::pipe::{ThreadReader, ThreadWriter};
 use veil_client::{
     ClientError, Contacts, Home, ReceiveFrom, ReceiveOptions, Relay, RelayAddr, SendInput, SendMode, SendOptions,
     SenderStatus,
@@ -348,7 +349,9 @@ async fn run(cli: Cli) -> Result<()> {
                 record: record.then_some(expire),
                 ..Default::default()
             };
-            let r = veil_client::stream::publish(relay.clone(), opts, tokio::io::stdin(), events).await;
+            let input = ThreadReader::spawn(raw_stdio(0)?, veil_client::stream::MAX_STREAM_MESSAGE)
+                .context("starting the standard input reader")?;
+            let r = veil_client::stream::publish(relay.clone(), opts, input, events).await;
             relay.close().await;
             r?;
             Ok(())
@@ -367,7 +370,7 @@ async fn run(cli: Cli) -> Result<()> {
             let relay = Relay::connect(addr, home.clone()).await?;
             // stdout carries the stream: human messages only, on stderr.
             let events = ui::sink(ui::Mode::Human, "watch");
-            let out = tokio::io::stdout();
+            let out = ThreadWriter::spawn(raw_stdio(1)?).context("starting the standard output writer")?;
             let r = match ticket {
                 Some((tid, key)) => {
                     veil_client::stream::watch_key(relay.clone(), tid, key, from_start, out, events).await
@@ -531,4 +534,28 @@ fn read_secret(env: &str, prompt: &str) -> Result<String> {
         bail!("set {env} or run on a terminal to enter the password");
     }
     rpassword::prompt_password(prompt).context("reading the password")
+}
+
+/// Standard input (0) or output (1) as a plain file: no line buffering, no lock.
+fn raw_stdio(fd: u8) -> anyhow::Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let owned = if fd == 0 {
+            std::io::stdin().as_fd().try_clone_to_owned()
+        } else {
+            std::io::stdout().as_fd().try_clone_to_owned()
+        };
+        Ok(std::fs::File::from(owned.context("duplicating a standard stream")?))
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::AsHandle;
+        let owned = if fd == 0 {
+            std::io::stdin().as_handle().try_clone_to_owned()
+        } else {
+            std::io::stdout().as_handle().try_clone_to_owned()
+        };
+        Ok(std::fs::File::from(owned.context("duplicating a standard stream")?))
+    }
 }

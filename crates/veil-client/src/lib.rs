@@ -14,6 +14,7 @@ pub mod files;
 pub mod home;
 pub mod inbox;
 pub mod pake;
+pub mod pipe;
 pub mod receive;
 pub mod send;
 pub mod stream;

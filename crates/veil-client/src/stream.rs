@@ -13,11 +13,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use veil_format::chunk::{ChunkOpener, ChunkSealer};
 use veil_format::code::{Code, DEFAULT_CODE_WORDS};
 use veil_format::{Capabilities, ContentKey, FormatError, TransferId};
+/// Largest plaintext of one stream message (one read of the input at most).
+pub use veil_wire::MAX_STREAM_MESSAGE;
 use veil_wire::TransferStatus;
-use veil_wire::{
-    ErrorCode, MAX_STREAM_MESSAGE, MailboxMsg, Request, Response, Side, StreamFrame, StreamRecord, cap_hash,
-    encode_frame,
-};
+use veil_wire::{ErrorCode, MailboxMsg, Request, Response, Side, StreamFrame, StreamRecord, cap_hash, encode_frame};
 
 /// Publisher options.
 #[derive(Debug, Clone)]
@@ -444,10 +443,25 @@ pub async fn watch_key<W: AsyncWrite + Unpin>(
     out: W,
     events: EventSink,
 ) -> Result<u64> {
-    let caps = Capabilities::derive(&key);
+    let mut p = Player::new(key, tid, out, None);
+    let r = follow(relay, &mut p, from_start, events).await;
+    // Everything written reaches the output before we report, also after a cut.
+    let closed = p.out.shutdown().await.map_err(|e| ClientError::io("writing", "standard output", e));
+    let n = r?;
+    closed?;
+    Ok(n)
+}
+
+async fn follow<W: AsyncWrite + Unpin>(
+    relay: Arc<Relay>,
+    p: &mut Player<W>,
+    from_start: bool,
+    events: EventSink,
+) -> Result<u64> {
+    let tid = p.tid;
+    let caps = Capabilities::derive(&p.key);
     let download = *caps.download.expose();
     let mut recorded = false;
-    let mut p = Player::new(key, tid, out, None);
     if from_start {
         match recording(&relay, &tid, &download).await? {
             None => events(Event::Warning {

@@ -280,6 +280,7 @@ pub struct InboxEntry {
     /// Unix seconds when it was left.
     pub created: u64,
     /// The sealed key, as uploaded.
+    #[serde(with = "serde_bytes")]
     pub sealed: Vec<u8>,
 }
 
@@ -302,10 +303,11 @@ pub enum StreamFrame {
         /// Whether this is the final segment (the authenticated end of the stream).
         last: bool,
         /// Chunk prefix bytes.
+        #[serde(with = "serde_bytes")]
         prefix: Vec<u8>,
     },
     /// One sealed message of the current segment (length prefix + ciphertext).
-    Message(Vec<u8>),
+    Message(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Publisher -> relay -> viewers: the stream ended cleanly.
     End,
     /// Relay -> publisher: viewers attached now.
@@ -318,7 +320,10 @@ pub enum StreamFrame {
 
 /// Largest plaintext a publisher puts in one stream message (so a message frame stays
 /// under [`MAX_FRAME_LEN`]).
-pub const MAX_STREAM_MESSAGE: usize = 32 * 1024;
+pub const MAX_STREAM_MESSAGE: usize = 63 * 1024;
+// A message frame: variant (1) + length varint (3) + message length prefix (4) + ciphertext
+// (plaintext + 17).
+const _: () = assert!(1 + 3 + 4 + MAX_STREAM_MESSAGE + 17 <= MAX_FRAME_LEN);
 
 /// What the relay knows about a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -461,7 +466,7 @@ impl std::fmt::Display for ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MailboxMsg {
     /// Client -> relay: deliver to the other side. Relay -> client: from the other side.
-    Message(Vec<u8>),
+    Message(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Client -> relay: key confirmation failed; burn the nameplate and tell the peer.
     Burn,
     /// Relay -> client: the nameplate was burned (by the peer's failed confirmation).
