@@ -57,6 +57,8 @@ pub struct Config {
     pub public_addr: Option<String>,
     /// Allow-list and quotas.
     pub access: access::AccessConfig,
+    /// Limits on live streams.
+    pub streams: streams::StreamLimits,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(60),
             public_addr: None,
             access: access::AccessConfig::default(),
+            streams: streams::StreamLimits::default(),
         }
     }
 }
@@ -179,7 +182,7 @@ impl Server {
             access,
             transfers: Transfers::new(store.clone(), config.limits.clone(), metrics.clone()),
             rendezvous: Rendezvous::shared(metrics.clone(), store, advert),
-            streams: streams::Streams::new(metrics.clone()),
+            streams: streams::Streams::new(config.streams.clone(), metrics.clone()),
             metrics,
             conns: Mutex::new((0, HashMap::new())),
             max_conns: config.max_connections,

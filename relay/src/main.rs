@@ -91,6 +91,18 @@ struct Args {
     /// New transfers per hour from one IP address without an identity.
     #[arg(long)]
     anon_transfers_per_hour: Option<u32>,
+    /// Most live streams at once [default: 256].
+    #[arg(long)]
+    max_streams: Option<usize>,
+    /// Most viewers of all live streams together [default: 4096].
+    #[arg(long)]
+    max_viewers: Option<usize>,
+    /// Most viewers of one live stream (publishers may ask for fewer) [default: 64].
+    #[arg(long)]
+    max_viewers_per_stream: Option<u32>,
+    /// Cut a live stream whose publisher sent nothing for this long [default: 10m].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    stream_idle_timeout: Option<Duration>,
 }
 
 /// The config file: the same settings as the flags.
@@ -115,6 +127,10 @@ struct FileConfig {
     quota_bytes: Option<u64>,
     quota_transfers_per_hour: Option<u32>,
     anon_transfers_per_hour: Option<u32>,
+    max_streams: Option<usize>,
+    max_viewers: Option<usize>,
+    max_viewers_per_stream: Option<u32>,
+    stream_idle_timeout: Option<String>,
     s3: Option<S3Section>,
 }
 
@@ -221,6 +237,17 @@ async fn run() -> Result<()> {
             quota_bytes: args.quota_bytes.or(file.quota_bytes),
             quota_transfers_per_hour: args.quota_transfers_per_hour.or(file.quota_transfers_per_hour),
             anon_transfers_per_hour: args.anon_transfers_per_hour.or(file.anon_transfers_per_hour),
+        },
+        streams: veil_relay::streams::StreamLimits {
+            max_streams: args.max_streams.or(file.max_streams).unwrap_or(256),
+            max_viewers: args.max_viewers.or(file.max_viewers).unwrap_or(4096),
+            max_viewers_per_stream: args.max_viewers_per_stream.or(file.max_viewers_per_stream).unwrap_or(64),
+            idle: duration(
+                args.stream_idle_timeout,
+                file.stream_idle_timeout.as_deref(),
+                "stream_idle_timeout",
+                Duration::from_secs(600),
+            )?,
         },
     };
     let server = Server::spawn(config, store).await?;

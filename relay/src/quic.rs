@@ -368,9 +368,6 @@ async fn mailbox(
     drop(member);
 }
 
-/// Longest a publisher may stay silent before the stream is cut.
-const STREAM_IDLE: Duration = Duration::from_secs(600);
-
 /// Read one frame as raw bytes (length prefix included).
 async fn read_raw_frame(recv: &mut RecvStream) -> Option<Bytes> {
     let mut len = [0u8; 4];
@@ -451,7 +448,7 @@ async fn publish(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, m
     // Fault injection for tests of tamper detection: flip a bit in the N-th message.
     let flip_at: Option<u64> = std::env::var("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE").ok().and_then(|v| v.parse().ok());
     let mut messages = 0u64;
-    while let Ok(Some(mut raw)) = tokio::time::timeout(STREAM_IDLE, read_raw_frame(&mut recv)).await {
+    while let Ok(Some(mut raw)) = tokio::time::timeout(shared.streams.limits().idle, read_raw_frame(&mut recv)).await {
         // Messages are forwarded as they are; only their variant byte is looked at
         // (1 = Message in the frame registry), the rest is decoded. A recording needs
         // the message itself.

@@ -14,10 +14,30 @@ use veil_wire::{CapabilityHash, ErrorCode, StreamFrame, TransferId, WireError, c
 
 /// Frames queued per viewer before it is skipped forward.
 pub const VIEWER_QUEUE: usize = 64;
-/// Most viewers of one stream (the publisher may ask for fewer).
-pub const MAX_VIEWERS_PER_STREAM: u32 = 64;
-/// Most live streams on one relay.
-pub const MAX_STREAMS: usize = 256;
+
+/// Limits on live streams.
+#[derive(Debug, Clone)]
+pub struct StreamLimits {
+    /// Most live streams on this relay.
+    pub max_streams: usize,
+    /// Most viewers of all streams together.
+    pub max_viewers: usize,
+    /// Most viewers of one stream (the publisher may ask for fewer).
+    pub max_viewers_per_stream: u32,
+    /// Longest a publisher may stay silent before its stream is cut.
+    pub idle: std::time::Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_streams: 256,
+            max_viewers: 4096,
+            max_viewers_per_stream: 64,
+            idle: std::time::Duration::from_secs(600),
+        }
+    }
+}
 
 struct Viewer {
     id: u64,
@@ -48,6 +68,8 @@ impl std::fmt::Debug for LiveStream {
 #[derive(Debug)]
 pub struct Streams {
     map: Mutex<HashMap<TransferId, Arc<LiveStream>>>,
+    limits: StreamLimits,
+    viewers: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
@@ -62,8 +84,20 @@ pub fn frame_bytes(f: &StreamFrame) -> Bytes {
 
 impl Streams {
     /// No streams.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Streams { map: Mutex::new(HashMap::new()), metrics }
+    pub fn new(limits: StreamLimits, metrics: Arc<Metrics>) -> Self {
+        Streams { map: Mutex::new(HashMap::new()), limits, viewers: AtomicU64::new(0), metrics }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &StreamLimits {
+        &self.limits
+    }
+
+    fn viewers_gone(&self, n: usize) {
+        if n > 0 {
+            self.viewers.fetch_sub(n as u64, Ordering::Relaxed);
+            self.metrics.viewers.dec_by(n as i64);
+        }
     }
 
     /// Register a publisher.
@@ -77,7 +111,7 @@ impl Streams {
         if m.contains_key(&tid) {
             return Err(WireError::new(ErrorCode::Conflict, "stream id already in use"));
         }
-        if m.len() >= MAX_STREAMS {
+        if m.len() >= self.limits.max_streams {
             self.metrics.reject("too_many_streams");
             return Err(WireError::new(
                 ErrorCode::LimitExceeded,
@@ -87,7 +121,7 @@ impl Streams {
         let (count, rx) = watch::channel(0);
         let s = Arc::new(LiveStream {
             download,
-            max_viewers: max_viewers.clamp(1, MAX_VIEWERS_PER_STREAM),
+            max_viewers: max_viewers.clamp(1, self.limits.max_viewers_per_stream.max(1)),
             viewers: Mutex::new(Vec::new()),
             count,
             next_id: AtomicU64::new(1),
@@ -126,6 +160,12 @@ impl Streams {
                 ErrorCode::LimitExceeded,
                 format!("this stream already has its {} viewer(s)", s.max_viewers),
             ));
+        }
+        let all = self.viewers.fetch_add(1, Ordering::Relaxed);
+        if all >= self.limits.max_viewers as u64 {
+            self.viewers.fetch_sub(1, Ordering::Relaxed);
+            self.metrics.reject("too_many_viewers_on_relay");
+            return Err(WireError::new(ErrorCode::LimitExceeded, "the relay has too many viewers; try again later"));
         }
         let (tx, rx) = mpsc::channel(VIEWER_QUEUE);
         let id = s.next_id.fetch_add(1, Ordering::Relaxed);
@@ -237,7 +277,7 @@ impl Streams {
         });
         if viewers.len() != before {
             let n = viewers.len() as u32;
-            self.metrics.viewers.dec_by((before - viewers.len()) as i64);
+            self.viewers_gone(before - viewers.len());
             drop(viewers);
             s.count.send_replace(n);
         }
@@ -267,9 +307,7 @@ impl Streams {
         if let Ok(mut v) = s.viewers.lock() {
             let before = v.len();
             v.retain(|x| x.id != id);
-            if v.len() != before {
-                self.metrics.viewers.dec();
-            }
+            self.viewers_gone(before - v.len());
             s.count.send_replace(v.len() as u32);
         }
     }
@@ -281,7 +319,7 @@ impl Streams {
             for x in v.iter() {
                 let _ = x.tx.try_send(raw.clone());
             }
-            self.metrics.viewers.dec_by(v.len() as i64);
+            self.viewers_gone(v.len());
             v.clear();
         }
     }

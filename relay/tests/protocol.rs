@@ -40,8 +40,13 @@ impl TestRelay {
 
     /// A relay on `store` (several relays may share one).
     async fn start_on(store: Arc<MemoryStore>) -> TestRelay {
+        Self::start_with(store, |_| {}).await
+    }
+
+    /// A relay on `store` with some settings changed.
+    async fn start_with(store: Arc<MemoryStore>, change: impl FnOnce(&mut Config)) -> TestRelay {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             http: Some("127.0.0.1:0".parse().unwrap()),
             data_dir: dir.path().to_path_buf(),
@@ -49,6 +54,7 @@ impl TestRelay {
             sweep_interval: Duration::from_secs(3600),
             ..Config::default()
         };
+        change(&mut config);
         let server = Server::spawn(config, store.clone()).await.unwrap();
         TestRelay { server, store, _dir: dir }
     }
@@ -794,6 +800,116 @@ async fn live_stream_frames_reach_the_viewer() {
     assert_eq!(next_stream_frame(&mut viewer).await, None, "the relay finishes the viewer's stream after End");
     c1.close().await;
     c2.close().await;
+    relay.stop().await;
+}
+
+fn publish_req(t: &Transfer, max_viewers: u32, record: bool) -> Request {
+    Request::StreamPublish {
+        tid: t.tid,
+        owner: cap_hash(&t.owner),
+        download: cap_hash(&t.download),
+        max_viewers,
+        record: record.then(|| veil_wire::StreamRecord { receipt: cap_hash(&t.receipt), expire_secs: 3600 }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_stream_is_kept_as_a_transfer_of_its_segments() {
+    let relay = TestRelay::start().await;
+    let c = relay.client().await;
+    let t = Transfer::new(0x94);
+    let (resp, mut publisher, mut from_relay) = c.open(&publish_req(&t, 1, true)).await;
+    assert_eq!(resp, Response::Ok);
+    let (p0, m1, m2, p1, m3) = (vec![1; 25], bytes(3000, 1), bytes(10, 2), vec![2; 25], bytes(21, 3));
+    let frames = [
+        StreamFrame::Segment { index: 0, last: false, prefix: p0.clone() },
+        StreamFrame::Message(m1.clone()),
+        StreamFrame::Message(m2.clone()),
+        StreamFrame::Segment { index: 1, last: true, prefix: p1.clone() },
+        StreamFrame::Message(m3.clone()),
+        StreamFrame::End,
+    ];
+    for f in &frames {
+        publisher.write_all(&encode_frame(f).unwrap()).await.unwrap();
+    }
+    // The relay confirms once the whole recording is stored.
+    assert_eq!(next_stream_frame(&mut from_relay).await, Some(StreamFrame::End));
+    match c.request(t.status(t.download), None).await.0 {
+        Response::Status(s) => {
+            assert_eq!(s.chunks, vec![(0, 2)]);
+            assert_eq!(s.complete, Some(2));
+            assert!(!s.manifest);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.data(t.get_chunk(0, 0)).await, [p0, m1, m2].concat());
+    assert_eq!(c.data(t.get_chunk(1, 0)).await, [p1, m3].concat());
+    let e = c.error(Request::GetManifest { tid: t.tid, download: t.download, wait_secs: 0 }, None).await;
+    assert_eq!(e.code, ErrorCode::BadRequest);
+    assert!(e.message.contains("--from-start"), "{e}");
+    // It expires and is swept like any transfer; the owner may delete it.
+    c.ok(Request::Delete { tid: t.tid, owner: t.owner }, None).await;
+    assert_eq!(c.error(t.get_chunk(0, 0), None).await.code, ErrorCode::NotFound);
+
+    // Segments out of order stop the recording, not the live stream.
+    let t2 = Transfer::new(0x98);
+    let (resp, mut publisher, mut from_relay) = c.open(&publish_req(&t2, 1, true)).await;
+    assert_eq!(resp, Response::Ok);
+    for f in [StreamFrame::Segment { index: 3, last: false, prefix: vec![1; 25] }, StreamFrame::Message(bytes(5, 1))] {
+        publisher.write_all(&encode_frame(&f).unwrap()).await.unwrap();
+    }
+    match next_stream_frame(&mut from_relay).await {
+        Some(StreamFrame::Aborted(why)) => assert!(why.contains("recording stopped"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    c.close().await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_wide_stream_limits_hold() {
+    let relay = TestRelay::start_with(Arc::new(MemoryStore::new()), |c| {
+        c.streams.max_streams = 2;
+        c.streams.max_viewers = 1;
+        c.streams.max_viewers_per_stream = 3;
+    })
+    .await;
+    let c = relay.client().await;
+    let (a, b, x) = (Transfer::new(0xa4), Transfer::new(0xa8), Transfer::new(0xac));
+    let (ra, _pa, _fa) = c.open(&publish_req(&a, 50, false)).await;
+    let (rb, _pb, _fb) = c.open(&publish_req(&b, 50, false)).await;
+    assert_eq!((ra, rb), (Response::Ok, Response::Ok));
+    match c.open(&publish_req(&x, 1, false)).await.0 {
+        Response::Error(e) => assert_eq!(e.code, ErrorCode::LimitExceeded, "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let watch = |t: &Transfer| Request::StreamWatch { tid: t.tid, download: t.download };
+    let (r1, _k1, _v1) = c.open(&watch(&a)).await;
+    assert_eq!(r1, Response::Ok);
+    // One viewer on the whole relay: the other stream is refused too.
+    match c.open(&watch(&b)).await.0 {
+        Response::Error(e) => assert!(e.code == ErrorCode::LimitExceeded && e.message.contains("relay"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    c.close().await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_publisher_is_cut_after_the_idle_timeout() {
+    let relay =
+        TestRelay::start_with(Arc::new(MemoryStore::new()), |c| c.streams.idle = Duration::from_millis(300)).await;
+    let c = relay.client().await;
+    let t = Transfer::new(0xb4);
+    let (resp, _publisher, _from_relay) = c.open(&publish_req(&t, 1, false)).await;
+    assert_eq!(resp, Response::Ok);
+    let (resp, _keep, mut viewer) = c.open(&Request::StreamWatch { tid: t.tid, download: t.download }).await;
+    assert_eq!(resp, Response::Ok);
+    match next_stream_frame(&mut viewer).await {
+        Some(StreamFrame::Aborted(why)) => assert!(why.contains("publisher"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    c.close().await;
     relay.stop().await;
 }
 
