@@ -198,3 +198,44 @@ fn startup_errors_are_one_clear_line() {
     let e = start(g.bucket(), &format!("http://{closed}"), g.secret_key());
     assert!(e.contains("cannot reach"), "{e}");
 }
+
+#[test]
+fn recorded_stream_on_s3_replays_and_leaves_only_ciphertext() {
+    use std::io::Write;
+    let rt = rt();
+    let g = rt.block_on(Garage::start());
+    let t = tempfile::tempdir().unwrap();
+    let relay = relay_on(&g, &t.path().join("relay"), &[]);
+    let marker = b"S3-STREAM-PLAINTEXT-7c2e";
+    let data = marker.repeat(120_000);
+    let mut p = veil(&t.path().join("hp"), &relay);
+    p.args(["stream", "--record", "--code", "302-stream-on-s3", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = p.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ticket = loop {
+        let v: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if v["event"] == "ticket" {
+            break v["ticket"].as_str().unwrap().to_string();
+        }
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&data).unwrap();
+    drop(stdin);
+    let st = child.wait().unwrap();
+    assert!(st.success(), "publisher failed");
+
+    let mut w = veil(&t.path().join("hw"), &relay);
+    w.args(["watch", "--from-start", &ticket]);
+    let o = w.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout == data, "replay differs ({} of {} bytes)", o.stdout.len(), data.len());
+
+    let objects = bucket_objects(&rt, &g);
+    assert!(objects.iter().filter(|(k, _)| k.contains("/c/")).count() >= 3, "segments are in the bucket");
+    for (k, b) in &objects {
+        assert!(!b.windows(marker.len()).any(|w| w == marker), "plaintext in {k}");
+    }
+}
