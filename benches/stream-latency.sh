@@ -17,7 +17,8 @@
 #
 # Usage: benches/stream-latency.sh [--no-build] [stream_latency options...]
 #   stream_latency options: --scenarios small,bulk,max --viewers 1,10 --seconds 10
-#                           --max-mib 512 --keep (keep the temp folder with all logs)
+#                           --max-mib 512 --record (publisher records to the relay's store)
+#                           --keep (keep the temp folder with all logs)
 # Environment: CARGO_TARGET_DIR, TMPDIR (relay data and logs; small).
 set -euo pipefail
 

@@ -449,23 +449,27 @@ async fn publish(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, m
     let flip_at: Option<u64> = std::env::var("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE").ok().and_then(|v| v.parse().ok());
     let mut messages = 0u64;
     while let Ok(Some(mut raw)) = tokio::time::timeout(shared.streams.limits().idle, read_raw_frame(&mut recv)).await {
-        // Messages are forwarded as they are; only their variant byte is looked at
-        // (1 = Message in the frame registry), the rest is decoded. A recording needs
-        // the message itself.
-        let decoded = if raw.get(4) == Some(&1) && recorder.is_none() {
-            Ok(StreamFrame::Message(Vec::new()))
-        } else {
-            veil_wire::decode_body::<StreamFrame>(&raw[4..])
-        };
-        let Ok(frame) = decoded else {
-            shared.metrics.reject("bad_stream_frame");
-            break;
-        };
-        match &frame {
-            StreamFrame::Message(m) => {
+        // Frames are forwarded as they are; the relay only looks into them (a borrowed
+        // view, no copy) for the segment boundaries and, when recording, the messages.
+        let frame = match veil_wire::decode_body::<veil_wire::StreamFrameRef<'_>>(&raw[4..]) {
+            Ok(veil_wire::StreamFrameRef::Message(m)) => {
                 if let Some(r) = recorder.as_mut() {
                     r.message(m);
                 }
+                StreamFrame::Message(Vec::new())
+            }
+            Ok(veil_wire::StreamFrameRef::Segment { index, last, prefix }) => {
+                StreamFrame::Segment { index, last, prefix: prefix.to_vec() }
+            }
+            Ok(veil_wire::StreamFrameRef::End) => StreamFrame::End,
+            Ok(_) => continue,
+            Err(_) => {
+                shared.metrics.reject("bad_stream_frame");
+                break;
+            }
+        };
+        match &frame {
+            StreamFrame::Message(_) => {
                 messages += 1;
                 if flip_at == Some(messages) {
                     let mut b = BytesMut::from(&raw[..]);

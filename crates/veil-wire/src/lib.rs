@@ -318,6 +318,32 @@ pub enum StreamFrame {
     Aborted(String),
 }
 
+/// A borrowed view of a [`StreamFrame`] (same encoding), so a relay can look into a
+/// frame it forwards without copying the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum StreamFrameRef<'a> {
+    /// See [`StreamFrame::Segment`].
+    Segment {
+        /// Segment index.
+        index: u64,
+        /// Final segment.
+        last: bool,
+        /// Chunk prefix bytes.
+        #[serde(borrow)]
+        prefix: &'a [u8],
+    },
+    /// See [`StreamFrame::Message`].
+    Message(#[serde(borrow)] &'a [u8]),
+    /// See [`StreamFrame::End`].
+    End,
+    /// See [`StreamFrame::Viewers`].
+    Viewers(u32),
+    /// See [`StreamFrame::Skipped`].
+    Skipped(u64),
+    /// See [`StreamFrame::Aborted`].
+    Aborted(&'a str),
+}
+
 /// Largest plaintext a publisher puts in one stream message (so a message frame stays
 /// under [`MAX_FRAME_LEN`]).
 pub const MAX_STREAM_MESSAGE: usize = 63 * 1024;

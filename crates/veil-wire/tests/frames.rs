@@ -796,12 +796,32 @@ proptest! {
         check_round_trip(&f)?;
     }
 
+    /// The borrowed view a relay uses decodes every frame to the same contents.
+    #[test]
+    fn stream_frame_views_agree_with_frames(f in arb_stream_frame()) {
+        let raw = encode_frame(&f).unwrap();
+        let view: StreamFrameRef<'_> = decode_body(&raw[4..]).unwrap();
+        let same = match (&f, view) {
+            (StreamFrame::Segment { index, last, prefix }, StreamFrameRef::Segment { index: i, last: l, prefix: p }) => {
+                *index == i && *last == l && prefix.as_slice() == p
+            }
+            (StreamFrame::Message(m), StreamFrameRef::Message(v)) => m.as_slice() == v,
+            (StreamFrame::End, StreamFrameRef::End) => true,
+            (StreamFrame::Viewers(a), StreamFrameRef::Viewers(b)) => *a == b,
+            (StreamFrame::Skipped(a), StreamFrameRef::Skipped(b)) => *a == b,
+            (StreamFrame::Aborted(a), StreamFrameRef::Aborted(b)) => a == b,
+            _ => false,
+        };
+        prop_assert!(same, "{f:?} viewed as {view:?}");
+    }
+
     #[test]
     fn garbage_never_panics(bytes in vec(any::<u8>(), 0..600)) {
         check_garbage::<Request>(&bytes);
         check_garbage::<Response>(&bytes);
         check_garbage::<MailboxMsg>(&bytes);
         check_garbage::<StreamFrame>(&bytes);
+        let _ = decode_body::<StreamFrameRef<'_>>(&bytes);
     }
 
     #[test]

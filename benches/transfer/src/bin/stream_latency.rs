@@ -29,7 +29,7 @@
 //!
 //! ```text
 //! stream_latency [--bin-dir target/release] [--scenarios small,bulk,max] [--viewers 1,10]
-//!                [--seconds 10] [--max-mib 512] [--keep]
+//!                [--seconds 10] [--max-mib 512] [--record] [--keep]
 //! ```
 //!
 //! Only processes it started are stopped (by their own handle); temporary folders are
@@ -114,12 +114,13 @@ struct Config {
     seconds: u64,
     max_mib: u64,
     keep: bool,
+    record: bool,
     clk_tck: f64,
 }
 
 fn usage() -> &'static str {
     "usage: stream_latency [--bin-dir DIR] [--scenarios small,bulk,max] [--viewers 1,10] [--seconds 10] \
-     [--max-mib 512] [--keep]"
+     [--max-mib 512] [--record] [--keep]"
 }
 
 fn parse_args() -> Result<Config> {
@@ -130,6 +131,7 @@ fn parse_args() -> Result<Config> {
         seconds: 10,
         max_mib: 512,
         keep: false,
+        record: false,
         clk_tck: 100.0,
     };
     let mut args = std::env::args().skip(1);
@@ -159,6 +161,7 @@ fn parse_args() -> Result<Config> {
             "--seconds" => cfg.seconds = value()?.parse().context("--seconds")?,
             "--max-mib" => cfg.max_mib = value()?.parse().context("--max-mib")?,
             "--keep" => cfg.keep = true,
+            "--record" => cfg.record = true,
             "-h" | "--help" => {
                 println!("{}", usage());
                 std::process::exit(0);
@@ -524,6 +527,7 @@ fn run_scenario(cfg: &Config, tmp: &Path, mode: Mode, n: u32) -> Result<Measured
     let (pub_log, f) = log("publisher.log")?;
     let mut publisher = veil("home-publisher")?
         .args(["stream", "--code", CODE, "--viewers", &n.to_string(), "--json"])
+        .args(if cfg.record { &["--record"][..] } else { &[] })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(f)
