@@ -407,3 +407,21 @@ fn expired_recording_is_swept_from_the_store() {
     assert!(!st.success() && got.is_empty(), "{err}");
     assert!(err.contains("expired") || err.contains("no such"), "{err}");
 }
+
+#[test]
+fn a_recording_the_relay_refuses_fails_before_anything_is_read() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start_on(&t.path().join("relay"), "127.0.0.1:0", &["--max-expire", "1h"]);
+    let mut c = veil(&t.path().join("hp"), &relay);
+    c.args(["stream", "--record", "--expire", "2d"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut p = c.spawn().unwrap();
+    // stdin stays open: the refusal must not wait for input.
+    let _stdin = p.stdin.take().unwrap();
+    let st = p.wait().unwrap();
+    let err = stderr_of(&mut p);
+    assert!(!st.success());
+    assert!(err.contains("expiry must be between"), "{err}");
+}
