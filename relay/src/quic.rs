@@ -157,13 +157,12 @@ pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: Sen
     };
     match req {
         Request::Mailbox { nameplate, side } => return mailbox(shared, send, recv, nameplate, side).await,
-        Request::StreamPublish { tid, owner, download, max_viewers, record } => {
-            if let Err(e) = shared.access.check_upload(&ctx).and_then(|()| shared.access.check_new(&ctx, None)) {
-                let _ = write_frame(&mut send, &Response::Error(e)).await;
-                let _ = send.finish();
-                return;
-            }
-            let p = Publish { tid, owner, download, max_viewers, record };
+        Request::StreamPublish { tid, owner, download, max_viewers } => {
+            let p = Publish { tid, owner, download, max_viewers, record: None };
+            return publish(shared, ctx, send, recv, p).await;
+        }
+        Request::StreamPublishRecorded { tid, owner, download, max_viewers, receipt, expire_secs } => {
+            let p = Publish { tid, owner, download, max_viewers, record: Some((receipt, expire_secs)) };
             return publish(shared, ctx, send, recv, p).await;
         }
         Request::StreamWatch { tid, download } => return watch(shared, send, tid, download).await,
@@ -275,7 +274,10 @@ async fn dispatch(
             shared.access.release(&tid);
             Response::Ok
         }
-        Request::Mailbox { .. } | Request::StreamPublish { .. } | Request::StreamWatch { .. } => {
+        Request::Mailbox { .. }
+        | Request::StreamPublish { .. }
+        | Request::StreamPublishRecorded { .. }
+        | Request::StreamWatch { .. } => {
             return Err(WireError::new(ErrorCode::BadRequest, "unexpected request"));
         }
     };
@@ -385,11 +387,17 @@ struct Publish {
     owner: veil_wire::CapabilityHash,
     download: veil_wire::CapabilityHash,
     max_viewers: u32,
-    record: Option<veil_wire::StreamRecord>,
+    /// Record: receipt hash and expiry.
+    record: Option<(veil_wire::CapabilityHash, u64)>,
 }
 
 async fn publish(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, mut recv: RecvStream, p: Publish) {
     use veil_wire::StreamFrame;
+    if let Err(e) = shared.access.check_upload(&ctx).and_then(|()| shared.access.check_new(&ctx, None)) {
+        let _ = write_frame(&mut send, &Response::Error(e)).await;
+        let _ = send.finish();
+        return;
+    }
     let tid = p.tid;
     let (stream, mut count) = match shared.streams.publish(tid, p.download, p.max_viewers) {
         Ok(x) => x,
@@ -400,18 +408,20 @@ async fn publish(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, m
         }
     };
     let mut recorder = match p.record {
-        Some(r) => match shared.transfers.create_recording(tid, p.owner, p.download, r.receipt, r.expire_secs).await {
-            Ok(()) => {
-                shared.access.record_new(&ctx, Some(tid));
-                Some(crate::record::Recorder::new(tid, shared.clone(), ctx.clone()))
+        Some((receipt, expire_secs)) => {
+            match shared.transfers.create_recording(tid, p.owner, p.download, receipt, expire_secs).await {
+                Ok(()) => {
+                    shared.access.record_new(&ctx, Some(tid));
+                    Some(crate::record::Recorder::new(tid, expire_secs, shared.clone(), ctx.clone()))
+                }
+                Err(e) => {
+                    shared.streams.end(&tid);
+                    let _ = write_frame(&mut send, &Response::Error(e)).await;
+                    let _ = send.finish();
+                    return;
+                }
             }
-            Err(e) => {
-                shared.streams.end(&tid);
-                let _ = write_frame(&mut send, &Response::Error(e)).await;
-                let _ = send.finish();
-                return;
-            }
-        },
+        }
         None => {
             shared.access.record_new(&ctx, None);
             None
@@ -419,6 +429,10 @@ async fn publish(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, m
     };
     if !write_frame(&mut send, &Response::Ok).await {
         shared.streams.end(&tid);
+        if let Some(r) = recorder {
+            // Close the (empty) recording rather than leave an upload open until it expires.
+            let _ = r.finish().await;
+        }
         return;
     }
     // Relay -> publisher: viewer counts, and notices about the recording.

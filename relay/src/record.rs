@@ -4,6 +4,10 @@
 //! the stream ends), by a writer task behind a short queue, so a slow store does not
 //! stall the live fan-out until that queue is full.
 //!
+//! Memory is bounded twice: a recorded segment may be at most [`MAX_RECORDED_SEGMENT`]
+//! bytes, and segments waiting for the store hold permits of one relay-wide byte budget
+//! ([`RECORD_BUDGET`]); a publisher whose segments cannot get permits waits.
+//!
 //! The relay cannot see where a segment ends (the tag is encrypted); it only sees where
 //! the next one starts. Whether the recording ends cleanly is for the viewer to tell from
 //! the authenticated final segment, so a cut stream is closed the same way, with what
@@ -13,24 +17,43 @@ use crate::Shared;
 use crate::access::ConnCtx;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
-use veil_wire::{MAX_CHUNK_BODY, TransferId, WireError};
+use veil_wire::{TransferId, WireError};
 
 /// Segments waiting for the store before the publisher is held back.
 pub const RECORD_QUEUE: usize = 8;
+/// Largest segment a recording takes (the veil publisher cuts at 1 MiB).
+pub const MAX_RECORDED_SEGMENT: usize = 4 << 20;
+/// Bytes of recorded segments all streams together may have waiting for the store.
+pub const RECORD_BUDGET: usize = 256 << 20;
+/// Budget permits are counted in KiB.
+const PERMIT_BYTES: usize = 1024;
+
+/// The relay-wide budget of bytes waiting to be recorded.
+pub fn budget() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(RECORD_BUDGET / PERMIT_BYTES))
+}
+
+type Queued = (u64, Bytes, OwnedSemaphorePermit);
 
 /// The recording of one stream.
 pub struct Recorder {
     tid: TransferId,
+    expire_secs: u64,
     shared: Arc<Shared>,
     ctx: Arc<ConnCtx>,
     current: Option<BytesMut>,
     next_index: u64,
-    tx: Option<mpsc::Sender<(u64, Bytes)>>,
-    writer: Option<JoinHandle<Result<(), WireError>>>,
+    tx: Option<mpsc::Sender<Queued>>,
+    /// The writer: the number of segments stored, and why it stopped early.
+    writer: Option<JoinHandle<(u64, Option<WireError>)>>,
     failed: Option<String>,
     reported: bool,
+    extended: Instant,
+    /// Segments stored, once the writer has ended.
+    stored: Option<u64>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -41,19 +64,25 @@ impl std::fmt::Debug for Recorder {
 
 impl Recorder {
     /// Start recording `tid` (the transfer was created with
-    /// [`crate::state::Transfers::create_recording`]).
-    pub fn new(tid: TransferId, shared: Arc<Shared>, ctx: Arc<ConnCtx>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(u64, Bytes)>(RECORD_QUEUE);
+    /// [`crate::state::Transfers::create_recording`]), kept `expire_secs` after the end.
+    pub fn new(tid: TransferId, expire_secs: u64, shared: Arc<Shared>, ctx: Arc<ConnCtx>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Queued>(RECORD_QUEUE);
         let s = shared.clone();
         let writer = tokio::spawn(async move {
-            while let Some((index, body)) = rx.recv().await {
-                s.transfers.put_segment(&tid, index, body).await?;
+            let mut stored = 0u64;
+            while let Some((index, body, permit)) = rx.recv().await {
+                if let Err(e) = s.transfers.put_segment(&tid, index, body).await {
+                    return (stored, Some(e));
+                }
+                drop(permit);
+                stored += 1;
                 s.metrics.segments_recorded.inc();
             }
-            Ok(())
+            (stored, None)
         });
         Recorder {
             tid,
+            expire_secs,
             shared,
             ctx,
             current: None,
@@ -62,6 +91,8 @@ impl Recorder {
             writer: Some(writer),
             failed: None,
             reported: false,
+            extended: Instant::now(),
+            stored: None,
         }
     }
 
@@ -87,23 +118,37 @@ impl Recorder {
     async fn flush(&mut self) {
         let Some(buf) = self.current.take() else { return };
         let index = self.next_index;
-        let len = buf.len() as u64;
-        if let Err(e) = self.shared.access.charge(&self.ctx, &self.tid, len) {
+        let len = buf.len();
+        if let Err(e) = self.shared.access.charge(&self.ctx, &self.tid, len as u64) {
             return self.fail(e.message);
         }
+        let units = u32::try_from(len.div_ceil(PERMIT_BYTES)).unwrap_or(u32::MAX);
+        let Ok(permit) = self.shared.streams.record_budget().clone().acquire_many_owned(units).await else {
+            return self.fail("the relay is shutting down".into());
+        };
         let Some(tx) = self.tx.as_ref() else { return };
-        if tx.send((index, buf.freeze())).await.is_err() {
+        if tx.send((index, buf.freeze(), permit)).await.is_err() {
             let why = self.writer_error().await;
             return self.fail(why);
         }
         self.next_index += 1;
+        // A stream longer than its expiry must not expire while it is recorded.
+        if self.extended.elapsed() > Duration::from_secs((self.expire_secs / 4).max(1)) {
+            self.extended = Instant::now();
+            if let Err(e) = self.shared.transfers.extend_recording(&self.tid, self.expire_secs).await {
+                tracing::warn!(error = %e, "could not extend a recording's expiry");
+            }
+        }
     }
 
     async fn writer_error(&mut self) -> String {
         match self.writer.take() {
             Some(w) => match w.await {
-                Ok(Err(e)) => e.message,
-                _ => "the recording's writer stopped".into(),
+                Ok((n, e)) => {
+                    self.stored = Some(n);
+                    e.map_or_else(|| "the recording's writer stopped".into(), |e| e.message)
+                }
+                Err(_) => "the recording's writer stopped".into(),
             },
             None => "the recording's writer stopped".into(),
         }
@@ -129,30 +174,40 @@ impl Recorder {
     /// A `Message` frame's payload (length prefix and ciphertext).
     pub fn message(&mut self, m: &[u8]) {
         let Some(buf) = self.current.as_mut() else { return };
-        if buf.len() + m.len() > MAX_CHUNK_BODY as usize {
-            return self.fail(format!("a segment is larger than {MAX_CHUNK_BODY} bytes"));
+        if buf.len() + m.len() > MAX_RECORDED_SEGMENT {
+            return self.fail(format!("a segment is larger than the {MAX_RECORDED_SEGMENT} bytes a recording takes"));
         }
         buf.extend_from_slice(m);
     }
 
-    /// The stream ended (cleanly or not): store what arrived and close the recording
-    /// (also after a failure, so a replay ends instead of waiting). Ok once everything
-    /// is durable and nothing failed.
+    /// The stream ended (cleanly or not): store what arrived and close the recording with
+    /// the segments actually stored (also after a failure, so a replay ends instead of
+    /// waiting). Ok once everything is durable and nothing failed.
     pub async fn finish(mut self) -> Result<u64, String> {
         self.flush().await;
         self.tx = None;
         let mut failed = self.failed.take();
-        if let Some(w) = self.writer.take() {
-            match w.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failed = failed.or(Some(e.message)),
-                Err(_) => failed = failed.or(Some("the recording's writer stopped".into())),
-            }
-        }
-        let closed = self.shared.transfers.finish_recording(&self.tid, self.next_index).await.map_err(|e| e.message);
+        let stored = match self.writer.take() {
+            Some(w) => match w.await {
+                Ok((n, e)) => {
+                    if let Some(e) = e {
+                        failed = failed.or(Some(e.message));
+                    }
+                    n
+                }
+                Err(_) => {
+                    failed = failed.or(Some("the recording's writer stopped".into()));
+                    0
+                }
+            },
+            // The writer was already awaited after it failed.
+            None => self.stored.unwrap_or(0),
+        };
+        let closed =
+            self.shared.transfers.finish_recording(&self.tid, stored, self.expire_secs).await.map_err(|e| e.message);
         match (failed, closed) {
             (Some(why), _) | (None, Err(why)) => Err(why),
-            (None, Ok(())) => Ok(self.next_index),
+            (None, Ok(())) => Ok(stored),
         }
     }
 }

@@ -328,9 +328,35 @@ impl Transfers {
         Ok(())
     }
 
-    /// Close a recording after `count` segments (whether the stream ended cleanly is for
-    /// the viewer to tell from the authenticated final segment).
-    pub async fn finish_recording(&self, tid: &TransferId, count: u64) -> Result<(), WireError> {
+    /// Push a recording's expiry to `expire_secs` from now (a recording is kept for its
+    /// expiry after the stream ends, however long the stream ran).
+    pub async fn extend_recording(&self, tid: &TransferId, expire_secs: u64) -> Result<(), WireError> {
+        let l = self.live(tid).await?;
+        let expires = now().saturating_add(expire_secs);
+        if !l.meta.stream || expires <= l.meta.expires {
+            return Ok(());
+        }
+        let meta = Meta { expires, ..l.meta.clone() };
+        let body = serde_json::to_vec(&meta).map_err(|_| err(ErrorCode::Internal, "encode"))?;
+        self.store.put(&key(tid, "meta"), Bytes::from(body)).await.map_err(storage)?;
+        self.store.put(&format!("e/{}", tid_hex(tid)), Bytes::from(expires.to_string())).await.map_err(storage)?;
+        // Keep the byte count and waiters of the cached entry, with the new expiry.
+        let fresh = Arc::new(Live {
+            meta,
+            notify: Notify::new(),
+            bytes: AtomicU64::new(l.bytes.load(Ordering::Relaxed)),
+            downloads: AtomicU32::new(l.downloads.load(Ordering::Relaxed)),
+        });
+        self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.insert(*tid, fresh);
+        l.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// Close a recording after `count` stored segments and keep it for `expire_secs`
+    /// from now (whether the stream ended cleanly is for the viewer to tell from the
+    /// authenticated final segment).
+    pub async fn finish_recording(&self, tid: &TransferId, count: u64, expire_secs: u64) -> Result<(), WireError> {
+        self.extend_recording(tid, expire_secs).await?;
         let l = self.live(tid).await?;
         self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
         if self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.remove(tid) {

@@ -56,6 +56,8 @@ pub struct LiveStream {
     room: tokio::sync::Notify,
     /// Set once the final segment started: from then on every viewer gets every frame.
     ending: std::sync::atomic::AtomicBool,
+    /// Set (under the viewers lock) once the stream is over: no viewer may attach.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for LiveStream {
@@ -70,6 +72,7 @@ pub struct Streams {
     map: Mutex<HashMap<TransferId, Arc<LiveStream>>>,
     limits: StreamLimits,
     viewers: AtomicU64,
+    record_budget: Arc<tokio::sync::Semaphore>,
     metrics: Arc<Metrics>,
 }
 
@@ -85,7 +88,18 @@ pub fn frame_bytes(f: &StreamFrame) -> Bytes {
 impl Streams {
     /// No streams.
     pub fn new(limits: StreamLimits, metrics: Arc<Metrics>) -> Self {
-        Streams { map: Mutex::new(HashMap::new()), limits, viewers: AtomicU64::new(0), metrics }
+        Streams {
+            map: Mutex::new(HashMap::new()),
+            limits,
+            viewers: AtomicU64::new(0),
+            record_budget: crate::record::budget(),
+            metrics,
+        }
+    }
+
+    /// Bytes of recorded segments waiting for the store, all streams together.
+    pub fn record_budget(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.record_budget
     }
 
     /// The limits in force.
@@ -127,6 +141,7 @@ impl Streams {
             next_id: AtomicU64::new(1),
             room: tokio::sync::Notify::new(),
             ending: std::sync::atomic::AtomicBool::new(false),
+            closed: std::sync::atomic::AtomicBool::new(false),
         });
         m.insert(tid, s.clone());
         self.metrics.streams_active.set(m.len() as i64);
@@ -154,6 +169,9 @@ impl Streams {
             return Err(WireError::new(ErrorCode::Forbidden, "wrong watch capability"));
         }
         let mut v = s.viewers.lock().map_err(|_| lock_err())?;
+        if s.closed.load(Ordering::Relaxed) {
+            return Err(WireError::new(ErrorCode::NotFound, "this live stream just ended"));
+        }
         if v.len() as u32 >= s.max_viewers {
             self.metrics.reject("too_many_viewers");
             return Err(WireError::new(
@@ -186,7 +204,7 @@ impl Streams {
             s.ending.store(true, Ordering::Relaxed);
         }
         if s.ending.load(Ordering::Relaxed) {
-            return self.deliver_to_all(s, raw).await;
+            return self.deliver_to_all(s, frame, raw).await;
         }
         let mut pending: Option<Vec<u64>> = None;
         let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -209,11 +227,14 @@ impl Streams {
 
     /// The authenticated end of the stream (final segment, its message, End) is small and
     /// must reach every viewer, including one that was skipped forward: wait for room
-    /// (bounded) instead of dropping.
-    async fn deliver_to_all(&self, s: &LiveStream, raw: Bytes) {
+    /// (bounded) instead of dropping. A viewer still waiting for a segment boundary gets
+    /// the final segment from its start, never a message without its segment.
+    async fn deliver_to_all(&self, s: &LiveStream, frame: &StreamFrame, raw: Bytes) {
+        let is_message = matches!(frame, StreamFrame::Message(_));
         let targets: Vec<(mpsc::Sender<Bytes>, Option<Bytes>)> = match s.viewers.lock() {
             Ok(mut v) => v
                 .iter_mut()
+                .filter(|x| !(x.resync && is_message))
                 .map(|x| {
                     let notice = (x.resync && x.skipped > 0).then(|| frame_bytes(&StreamFrame::Skipped(x.skipped)));
                     x.resync = false;
@@ -316,6 +337,7 @@ impl Streams {
     pub fn close(&self, s: &LiveStream, frame: &StreamFrame) {
         let raw = frame_bytes(frame);
         if let Ok(mut v) = s.viewers.lock() {
+            s.closed.store(true, Ordering::Relaxed);
             for x in v.iter() {
                 let _ = x.tx.try_send(raw.clone());
             }

@@ -764,7 +764,6 @@ async fn live_stream_frames_reach_the_viewer() {
         owner: cap_hash(&t.owner),
         download: cap_hash(&t.download),
         max_viewers: 1,
-        record: None,
     };
     let (resp, mut publisher, mut from_relay) = c1.open(&publish).await;
     assert_eq!(resp, Response::Ok);
@@ -804,12 +803,18 @@ async fn live_stream_frames_reach_the_viewer() {
 }
 
 fn publish_req(t: &Transfer, max_viewers: u32, record: bool) -> Request {
-    Request::StreamPublish {
-        tid: t.tid,
-        owner: cap_hash(&t.owner),
-        download: cap_hash(&t.download),
-        max_viewers,
-        record: record.then(|| veil_wire::StreamRecord { receipt: cap_hash(&t.receipt), expire_secs: 3600 }),
+    let (tid, owner, download) = (t.tid, cap_hash(&t.owner), cap_hash(&t.download));
+    if record {
+        Request::StreamPublishRecorded {
+            tid,
+            owner,
+            download,
+            max_viewers,
+            receipt: cap_hash(&t.receipt),
+            expire_secs: 3600,
+        }
+    } else {
+        Request::StreamPublish { tid, owner, download, max_viewers }
     }
 }
 

@@ -425,3 +425,41 @@ fn a_recording_the_relay_refuses_fails_before_anything_is_read() {
     assert!(!st.success());
     assert!(err.contains("expiry must be between"), "{err}");
 }
+
+#[test]
+fn from_start_viewer_recovers_a_tampered_live_message_from_the_recording() {
+    let t = tempfile::tempdir().unwrap();
+    // The relay flips a bit in the 3rd live message it forwards; the recording keeps what
+    // the publisher sent.
+    let relay = RelayProc::start_env(
+        &t.path().join("relay"),
+        "127.0.0.1:0",
+        &[],
+        &[("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE", "3")],
+    );
+    let code = "114-tampered-recorded";
+    let mut p = Publisher::start_with(&relay, &t.path().join("hp"), code, 1, &["--record"]);
+    p.wait_event("code");
+    let mut c = veil(&t.path().join("hw"), &relay);
+    let mut w = c.args(["watch", "--from-start", code]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let got = collect(w.stdout.take().unwrap());
+    p.wait_event("key_exchanged");
+    loop {
+        if p.wait_event("viewers")["count"] == 1 {
+            break;
+        }
+    }
+    let blocks: Vec<Vec<u8>> = (0..5).map(|_| random_bytes(10_000)).collect();
+    let mut stdin = p.child.stdin.take().unwrap();
+    for b in &blocks {
+        stdin.write_all(b).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stdin);
+    assert!(p.child.wait().unwrap().success());
+    let st = w.wait().unwrap();
+    let err = stderr_of(&mut w);
+    assert!(st.success(), "{err}");
+    assert!(got.join().unwrap() == blocks.concat(), "every byte once, in order");
+}

@@ -71,7 +71,13 @@ impl AsyncRead for ThreadReader {
 #[derive(Debug)]
 pub struct ThreadWriter {
     tx: Option<tokio_util::sync::PollSender<Bytes>>,
-    done: oneshot::Receiver<std::io::Result<()>>,
+    done: Option<oneshot::Receiver<std::io::Result<()>>>,
+    /// The thread's outcome once known (an error is reported once, then `BrokenPipe`).
+    outcome: Option<std::io::Result<()>>,
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the output closed")
 }
 
 impl ThreadWriter {
@@ -92,14 +98,31 @@ impl ThreadWriter {
             };
             let _ = done_tx.send(run());
         })?;
-        Ok(ThreadWriter { tx: Some(tokio_util::sync::PollSender::new(tx)), done })
+        Ok(ThreadWriter { tx: Some(tokio_util::sync::PollSender::new(tx)), done: Some(done), outcome: None })
     }
 
+    /// The thread stopped taking writes: it failed (or panicked).
     fn broken(&mut self) -> std::io::Error {
         self.tx = None;
-        match self.done.try_recv() {
-            Ok(Err(e)) => e,
-            _ => std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the output closed"),
+        if self.outcome.is_none()
+            && let Some(mut d) = self.done.take()
+        {
+            // Not reported yet: it is on its way out; the pipe is closed either way.
+            let r = match d.try_recv() {
+                Ok(r) => r,
+                Err(_) => Err(closed()),
+            };
+            self.outcome = Some(r);
+        }
+        match self.outcome.take() {
+            Some(Err(e)) => {
+                self.outcome = Some(Err(closed()));
+                e
+            }
+            _ => {
+                self.outcome = Some(Err(closed()));
+                closed()
+            }
         }
     }
 }
@@ -107,7 +130,7 @@ impl ThreadWriter {
 impl AsyncWrite for ThreadWriter {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         let Some(tx) = self.tx.as_mut() else {
-            return Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the output closed")));
+            return Poll::Ready(Err(closed()));
         };
         if ready!(tx.poll_reserve(cx)).is_err() || tx.send_item(Bytes::copy_from_slice(buf)).is_err() {
             return Poll::Ready(Err(self.broken()));
@@ -123,9 +146,21 @@ impl AsyncWrite for ThreadWriter {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         // Close the queue; the thread finishes what it has and reports.
         self.tx = None;
-        match ready!(Pin::new(&mut self.done).poll(cx)) {
-            Ok(r) => Poll::Ready(r),
-            Err(_) => Poll::Ready(Ok(())),
+        if let Some(d) = self.done.as_mut() {
+            let r = ready!(Pin::new(d).poll(cx));
+            self.done = None;
+            // A thread that panicked lost output: that is an error too.
+            self.outcome = Some(r.unwrap_or_else(|_| Err(closed())));
+        }
+        match self.outcome.take() {
+            Some(Err(e)) => {
+                self.outcome = Some(Err(closed()));
+                Poll::Ready(Err(e))
+            }
+            Some(Ok(())) | None => {
+                self.outcome = Some(Ok(()));
+                Poll::Ready(Ok(()))
+            }
         }
     }
 }
@@ -182,7 +217,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn writer_reports_a_closed_output() {
+    async fn writer_reports_a_closed_output_and_shuts_down_without_panicking() {
         let mut w = ThreadWriter::spawn(Sink(Default::default(), Some(1000))).unwrap();
         let mut failed = None;
         for _ in 0..1000 {
@@ -192,5 +227,17 @@ mod tests {
             }
         }
         assert_eq!(failed.unwrap().kind(), std::io::ErrorKind::BrokenPipe);
+        assert!(w.write_all(b"more").await.is_err());
+        assert!(w.shutdown().await.is_err());
+        assert!(w.shutdown().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn writer_error_found_only_at_shutdown_is_reported() {
+        let mut w = ThreadWriter::spawn(Sink(Default::default(), Some(10))).unwrap();
+        // Two small writes fit the queue; the second fails on the thread.
+        w.write_all(&[1u8; 20]).await.unwrap();
+        let _ = w.write_all(&[1u8; 20]).await;
+        assert!(w.shutdown().await.is_err());
     }
 }

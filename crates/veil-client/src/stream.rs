@@ -16,7 +16,7 @@ use veil_format::{Capabilities, ContentKey, FormatError, TransferId};
 /// Largest plaintext of one stream message (one read of the input at most).
 pub use veil_wire::MAX_STREAM_MESSAGE;
 use veil_wire::TransferStatus;
-use veil_wire::{ErrorCode, MailboxMsg, Request, Response, Side, StreamFrame, StreamRecord, cap_hash, encode_frame};
+use veil_wire::{ErrorCode, MailboxMsg, Request, Response, Side, StreamFrame, cap_hash, encode_frame};
 
 /// Publisher options.
 #[derive(Debug, Clone)]
@@ -48,6 +48,10 @@ impl Default for PublishOptions {
 
 /// How long a viewer waits for the relay to hand over a recorded segment.
 const SEGMENT_WAIT: Duration = Duration::from_secs(30);
+/// How long a recording publisher waits, after its end, for the relay to confirm that
+/// the whole recording is stored (the last viewers' deliveries and the store's queue of
+/// segments come first).
+const RECORD_CONFIRM_WAIT: Duration = Duration::from_secs(120);
 
 async fn send_frame(send: &mut quinn::SendStream, f: &StreamFrame) -> Result<()> {
     let b = encode_frame(f).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -64,17 +68,20 @@ pub async fn publish<R: AsyncRead + Unpin>(
     let tid = TransferId::random();
     let key = ContentKey::random();
     let caps = Capabilities::derive(&key);
-    let (mut send, mut recv) = relay
-        .open_request(&Request::StreamPublish {
+    let (owner, download, max_viewers) =
+        (cap_hash(caps.owner.expose()), cap_hash(caps.download.expose()), opts.viewers.max(1));
+    let req = match opts.record {
+        None => Request::StreamPublish { tid: tid.0, owner, download, max_viewers },
+        Some(d) => Request::StreamPublishRecorded {
             tid: tid.0,
-            owner: cap_hash(caps.owner.expose()),
-            download: cap_hash(caps.download.expose()),
-            max_viewers: opts.viewers.max(1),
-            record: opts
-                .record
-                .map(|d| StreamRecord { receipt: cap_hash(caps.receipt.expose()), expire_secs: d.as_secs().max(1) }),
-        })
-        .await?;
+            owner,
+            download,
+            max_viewers,
+            receipt: cap_hash(caps.receipt.expose()),
+            expire_secs: d.as_secs().max(1),
+        },
+    };
+    let (mut send, mut recv) = relay.open_request(&req).await?;
     if opts.record.is_some() {
         events(Event::Ticket { ticket: veil_format::ticket::Ticket::encode_plain(&tid, &key) });
     }
@@ -221,7 +228,7 @@ pub async fn publish<R: AsyncRead + Unpin>(
     watcher.abort();
     if opts.record.is_some() {
         // Exit 0 only once the relay has the whole recording.
-        let r = tokio::time::timeout(SEGMENT_WAIT, counter)
+        let r = tokio::time::timeout(RECORD_CONFIRM_WAIT, counter)
             .await
             .map_err(|_| ClientError::Timeout("the relay did not confirm the recording".into()))?;
         r.map_err(|e| ClientError::Protocol(e.to_string()))?
@@ -297,17 +304,28 @@ struct Player<W> {
     tid: TransferId,
     out: W,
     opener: Option<ChunkOpener>,
-    /// Index of the segment being read.
+    /// Index of the segment being read (meaningful once `started`).
     current: u64,
+    started: bool,
     last_seen: bool,
-    /// The next segment index expected (None: any, at a live join or after a skip).
+    /// The next segment index expected (None: any from `min_next` on, at a live join or
+    /// after a skip).
     next: Option<u64>,
-    /// Plaintext of segment `next` already written (a recorded replay resumes after it).
+    /// Lowest index acceptable when `next` is None: a skip never goes backwards.
+    min_next: u64,
+    /// Plaintext of segment `next` already written (it is skipped when that segment is
+    /// read again, from the recording or live).
     written_in_next: u64,
-    /// Plaintext of the current segment so far.
+    /// Plaintext of the current segment still to skip.
+    skip_remaining: u64,
+    /// Plaintext of the current segment so far (written or skipped).
     seg_plain: u64,
     plain: Vec<u8>,
     total: u64,
+}
+
+fn index_overflow() -> ClientError {
+    ClientError::Protocol("segment index out of range".into())
 }
 
 impl<W: AsyncWrite + Unpin> Player<W> {
@@ -318,9 +336,12 @@ impl<W: AsyncWrite + Unpin> Player<W> {
             out,
             opener: None,
             current: 0,
+            started: false,
             last_seen: false,
             next,
+            min_next: 0,
             written_in_next: 0,
+            skip_remaining: 0,
             seg_plain: 0,
             plain: Vec::with_capacity(MAX_STREAM_MESSAGE),
             total: 0,
@@ -340,29 +361,35 @@ impl<W: AsyncWrite + Unpin> Player<W> {
         if self.in_segment() {
             return Err(ClientError::Format(FormatError::ChunkTruncated { index: self.current }));
         }
-        if let Some(e) = self.next
-            && e != index
-        {
-            return Err(ClientError::Protocol(format!("segment {index} arrived where {e} was expected")));
+        match self.next {
+            Some(e) if e != index => {
+                return Err(ClientError::Protocol(format!("segment {index} arrived where {e} was expected")));
+            }
+            None if index < self.min_next => {
+                return Err(ClientError::Protocol(format!("segment {index} arrived again")));
+            }
+            _ => {}
         }
         self.opener = Some(ChunkOpener::new(&self.key, &self.tid, index, last));
         self.current = index;
+        self.started = true;
         self.last_seen = last;
-        self.next = Some(index + 1);
+        self.next = Some(index.checked_add(1).ok_or_else(index_overflow)?);
         self.seg_plain = 0;
-        let skip = std::mem::take(&mut self.written_in_next);
-        self.feed(data, skip).await
+        self.skip_remaining = std::mem::take(&mut self.written_in_next);
+        self.feed(data).await
     }
 
-    /// More of the current segment; the first `skip` plaintext bytes were written before.
-    async fn feed(&mut self, data: &[u8], skip: u64) -> Result<()> {
+    /// More of the current segment.
+    async fn feed(&mut self, data: &[u8]) -> Result<()> {
         let o = self.opener.as_mut().ok_or_else(|| ClientError::Protocol("message outside a segment".into()))?;
         self.plain.clear();
         o.feed(data, &mut self.plain)?;
         self.seg_plain += self.plain.len() as u64;
-        let from = usize::try_from(skip).unwrap_or(usize::MAX).min(self.plain.len());
-        if from < self.plain.len() {
-            let w = &self.plain[from..];
+        let skip = usize::try_from(self.skip_remaining).unwrap_or(usize::MAX).min(self.plain.len());
+        self.skip_remaining -= skip as u64;
+        if skip < self.plain.len() {
+            let w = &self.plain[skip..];
             self.total += w.len() as u64;
             self.out.write_all(w).await.map_err(|e| ClientError::io("writing", "standard output", e))?;
             self.out.flush().await.map_err(|e| ClientError::io("writing", "standard output", e))?;
@@ -382,15 +409,21 @@ impl<W: AsyncWrite + Unpin> Player<W> {
         Ok(())
     }
 
-    /// We fell behind on the live stream: forget the partial segment; a recorded replay
-    /// fetches it again and skips what was already written.
+    /// The live stream broke off (we fell behind, or it failed): forget the partial
+    /// segment. A recorded replay reads it again and skips what was already written; a
+    /// live viewer goes on from a later segment.
     fn skipped(&mut self, recorded: bool) {
-        if recorded {
-            if self.in_segment() {
+        if self.in_segment() {
+            let already = self.seg_plain.saturating_sub(self.skip_remaining);
+            if recorded {
                 self.next = Some(self.current);
-                self.written_in_next = self.seg_plain;
+                self.written_in_next = already;
+            } else {
+                self.min_next = self.current.saturating_add(1);
+                self.next = None;
             }
-        } else {
+        } else if !recorded {
+            self.min_next = self.next.unwrap_or(self.min_next);
             self.next = None;
         }
         self.opener = None;
@@ -401,6 +434,15 @@ impl<W: AsyncWrite + Unpin> Player<W> {
         while let Some(i) = self.next.filter(|&i| i < upto) {
             let body = fetch_segment(relay, &self.tid, download, i).await?;
             self.stored(i, &body).await?;
+        }
+        Ok(())
+    }
+
+    /// Read the rest from the recording, one segment after the other, to its end.
+    async fn finish_from_store(&mut self, relay: &Relay, download: &[u8; 32]) -> Result<()> {
+        while !self.finished_cleanly() {
+            let next = self.next.unwrap_or(0);
+            self.fill(relay, download, next.checked_add(1).ok_or_else(index_overflow)?).await?;
         }
         Ok(())
     }
@@ -433,8 +475,8 @@ async fn recording(relay: &Relay, tid: &TransferId, download: &[u8; 32]) -> Resu
 
 /// Watch stream `tid` with key `key` (from a code's key exchange or a ticket). Live, it
 /// starts at the next segment boundary; `from_start` replays the relay's recording first
-/// and then follows live, filling any gap (a late join, falling behind) from the
-/// recording. Ok only at an authenticated end of stream.
+/// and then follows live, filling any gap (a late join, falling behind, a live stream
+/// that breaks off) from the recording. Ok only at an authenticated end of stream.
 pub async fn watch_key<W: AsyncWrite + Unpin>(
     relay: Arc<Relay>,
     tid: TransferId,
@@ -444,11 +486,12 @@ pub async fn watch_key<W: AsyncWrite + Unpin>(
     events: EventSink,
 ) -> Result<u64> {
     let mut p = Player::new(key, tid, out, None);
-    let r = follow(relay, &mut p, from_start, events).await;
+    let r = follow(relay, &mut p, from_start, &events).await;
     // Everything written reaches the output before we report, also after a cut.
     let closed = p.out.shutdown().await.map_err(|e| ClientError::io("writing", "standard output", e));
     let n = r?;
     closed?;
+    events(Event::Done { bytes: n, files: Vec::new(), seconds: 0.0 });
     Ok(n)
 }
 
@@ -456,79 +499,88 @@ async fn follow<W: AsyncWrite + Unpin>(
     relay: Arc<Relay>,
     p: &mut Player<W>,
     from_start: bool,
-    events: EventSink,
+    events: &EventSink,
 ) -> Result<u64> {
     let tid = p.tid;
     let caps = Capabilities::derive(&p.key);
     let download = *caps.download.expose();
     let mut recorded = false;
     if from_start {
-        match recording(&relay, &tid, &download).await? {
-            None => events(Event::Warning {
+        if recording(&relay, &tid, &download).await?.is_none() {
+            events(Event::Warning {
                 message: "this stream is not recorded: watching it live from the next segment".into(),
-            }),
-            Some(_) => {
-                recorded = true;
-                p.next = Some(0);
-                // Replay what is stored until we catch up with the live edge.
-                loop {
-                    let Some(st) = recording(&relay, &tid, &download).await? else {
-                        return Err(ClientError::PeerGone("the recording expired while replaying it".into()));
-                    };
-                    let next = p.next.unwrap_or(0);
-                    let upto = st.chunks.iter().find(|(a, b)| *a <= next && next < *b).map_or(next, |r| r.1);
-                    if upto > next {
-                        p.fill(&relay, &download, upto).await?;
-                        if p.finished_cleanly() {
-                            events(Event::Done { bytes: p.total, files: Vec::new(), seconds: 0.0 });
-                            return Ok(p.total);
-                        }
-                        continue;
+            });
+        } else {
+            recorded = true;
+            p.next = Some(0);
+            // Replay what is stored until we catch up with the live edge.
+            loop {
+                let Some(st) = recording(&relay, &tid, &download).await? else {
+                    return Err(ClientError::PeerGone("the recording expired while replaying it".into()));
+                };
+                let next = p.next.unwrap_or(0);
+                let upto = st.chunks.iter().find(|(a, b)| *a <= next && next < *b).map_or(next, |r| r.1);
+                if upto > next {
+                    p.fill(&relay, &download, upto).await?;
+                    if p.finished_cleanly() {
+                        return Ok(p.total);
                     }
-                    if let Some(count) = st.complete {
-                        // Complete: every segment below `count` is there, or the store lost one.
-                        if next < count {
-                            p.fill(&relay, &download, count).await?;
-                        }
-                        if p.finished_cleanly() {
-                            events(Event::Done { bytes: p.total, files: Vec::new(), seconds: 0.0 });
-                            return Ok(p.total);
-                        }
-                        return Err(ClientError::PeerGone(
-                            "the recording ends without the stream's authenticated end: the stream was cut".into(),
-                        ));
-                    }
-                    break;
+                    continue;
                 }
+                if let Some(count) = st.complete {
+                    // Complete: every segment below `count` is there, or the store lost one.
+                    if next < count {
+                        p.fill(&relay, &download, count).await?;
+                    }
+                    if p.finished_cleanly() {
+                        return Ok(p.total);
+                    }
+                    return Err(ClientError::PeerGone(
+                        "the recording ends without the stream's authenticated end: the stream was cut".into(),
+                    ));
+                }
+                break;
             }
         }
     }
-    let (_send, mut recv) = match relay.open_request(&Request::StreamWatch { tid: tid.0, download }).await {
-        Ok(x) => x,
-        // It ended (or is on its last segments' way into the store): finish from there.
-        Err(ClientError::Relay(e)) if recorded && e.code == ErrorCode::NotFound => {
-            let next = p.next.unwrap_or(0);
-            p.fill(&relay, &download, next.saturating_add(1)).await?;
-            loop {
-                if p.finished_cleanly() {
-                    events(Event::Done { bytes: p.total, files: Vec::new(), seconds: 0.0 });
-                    return Ok(p.total);
-                }
-                let next = p.next.unwrap_or(0);
-                p.fill(&relay, &download, next.saturating_add(1)).await?;
-            }
-        }
+    let live = match relay.open_request(&Request::StreamWatch { tid: tid.0, download }).await {
+        Ok((_send, recv)) => play_live(&relay, p, recv, recorded, &download, events).await,
         Err(ClientError::Relay(e)) if e.code == ErrorCode::NotFound && !from_start => {
             return Err(ClientError::Relay(veil_wire::WireError::new(
                 e.code,
                 format!("{} (a recorded stream can be replayed with --from-start)", e.message),
             )));
         }
-        Err(e) => return Err(e),
+        Err(e) => Err(e),
     };
+    match live {
+        Ok(()) => Ok(p.total),
+        // The output failed: nothing to fall back to.
+        Err(e @ ClientError::Io { .. }) => Err(e),
+        // A recorded stream that is not (or no longer) live, or whose live side broke
+        // off or misbehaved: the recording is authenticated the same way; finish from it.
+        Err(e) if recorded => {
+            tracing::debug!(error = %e, "finishing from the recording");
+            p.skipped(true);
+            p.finish_from_store(&relay, &download).await?;
+            Ok(p.total)
+        }
+        Err(e) => Err(e),
+    }
+}
 
-    // A live segment we join in the middle of (a recorded replay that caught up may
-    // attach before a boundary it already has) is ignored until the next one.
+/// Follow the live stream on `recv` to its authenticated end. A recorded viewer fills
+/// every gap before a live segment from the recording.
+async fn play_live<W: AsyncWrite + Unpin>(
+    relay: &Relay,
+    p: &mut Player<W>,
+    mut recv: quinn::RecvStream,
+    recorded: bool,
+    download: &[u8; 32],
+    events: &EventSink,
+) -> Result<()> {
+    // A live segment we already have (a recorded replay that caught up may attach before
+    // a boundary it already read) is ignored until the next one.
     let mut ignoring = false;
     loop {
         let f = match read_frame::<StreamFrame>(&mut recv).await {
@@ -547,7 +599,7 @@ async fn follow<W: AsyncWrite + Unpin>(
                             ignoring = true;
                             continue;
                         }
-                        Some(_) => p.fill(&relay, &download, index).await?,
+                        Some(_) => p.fill(relay, download, index).await?,
                         None => {}
                     }
                 }
@@ -556,7 +608,7 @@ async fn follow<W: AsyncWrite + Unpin>(
             }
             StreamFrame::Message(m) => {
                 if !ignoring {
-                    p.feed(&m, 0).await?;
+                    p.feed(&m).await?;
                 }
             }
             StreamFrame::Skipped(n) => {
@@ -568,8 +620,7 @@ async fn follow<W: AsyncWrite + Unpin>(
             }
             StreamFrame::End => {
                 if p.finished_cleanly() {
-                    events(Event::Done { bytes: p.total, files: Vec::new(), seconds: 0.0 });
-                    return Ok(p.total);
+                    return Ok(());
                 }
                 return Err(ClientError::Format(FormatError::Malformed {
                     what: "stream",
@@ -581,5 +632,61 @@ async fn follow<W: AsyncWrite + Unpin>(
             }
             StreamFrame::Viewers(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Segment `index` sealed as messages of the given plaintexts.
+    fn segment(key: &ContentKey, tid: &TransferId, index: u64, parts: &[&[u8]]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let (mut s, prefix) = ChunkSealer::new(key, tid, index, false);
+        let n = parts.len();
+        let msgs = parts.iter().enumerate().map(|(i, p)| s.push(p, i + 1 == n).unwrap()).collect();
+        (prefix.to_vec(), msgs)
+    }
+
+    #[tokio::test]
+    async fn a_recorded_viewer_never_writes_a_segment_twice_after_a_skip() {
+        let (key, tid) = (ContentKey::random(), TransferId::random());
+        let (prefix, msgs) = segment(&key, &tid, 0, &[b"aaaa", b"bbbb", b"cccc"]);
+        let mut p = Player::new(key, tid, Vec::new(), Some(0));
+        p.begin(0, false, &prefix).await.unwrap();
+        p.feed(&msgs[0]).await.unwrap();
+        // Skipped mid-segment; the relay then sends the whole segment again (live or
+        // from the recording, in any split): what was written is not written again.
+        p.skipped(true);
+        assert_eq!(p.next, Some(0));
+        p.begin(0, false, &prefix).await.unwrap();
+        p.feed(&msgs[0]).await.unwrap();
+        p.feed(&[msgs[1].clone(), msgs[2].clone()].concat()).await.unwrap();
+        assert_eq!(p.out, b"aaaabbbbcccc");
+        assert_eq!(p.total, 12);
+    }
+
+    #[tokio::test]
+    async fn a_live_viewer_never_goes_back_after_a_skip() {
+        let (key, tid) = (ContentKey::random(), TransferId::random());
+        let (p0, m0) = segment(&key, &tid, 0, &[b"zero", b"more"]);
+        let (p1, m1) = segment(&key, &tid, 1, &[b"one"]);
+        let mut p = Player::new(key, tid, Vec::new(), None);
+        p.begin(0, false, &p0).await.unwrap();
+        p.feed(&m0[0]).await.unwrap();
+        p.skipped(false);
+        // Segment 0 again (a replay by the relay) is refused; segment 1 is fine.
+        assert!(p.begin(0, false, &p0).await.is_err());
+        p.begin(1, false, &p1).await.unwrap();
+        p.feed(&m1[0]).await.unwrap();
+        assert_eq!(p.out, b"zeroone");
+        assert!(!p.finished_cleanly());
+    }
+
+    #[tokio::test]
+    async fn segment_indices_from_the_relay_cannot_overflow() {
+        let (key, tid) = (ContentKey::random(), TransferId::random());
+        let mut p = Player::new(key, tid, Vec::new(), None);
+        assert!(p.begin(u64::MAX, false, &[1u8; 25]).await.is_err());
     }
 }

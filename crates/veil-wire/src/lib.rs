@@ -186,8 +186,6 @@ pub enum Request {
         download: CapabilityHash,
         /// Most viewers at once.
         max_viewers: u32,
-        /// Keep the segments in the store as a transfer (replayable until it expires).
-        record: Option<StreamRecord>,
     },
     /// Watch a live stream: the relay answers [`Response::Ok`], then sends
     /// [`StreamFrame`]s from the next segment boundary on.
@@ -231,6 +229,24 @@ pub enum Request {
         inbox: InboxId,
         /// Entry id from [`Response::Inbox`].
         entry: InboxEntryId,
+    },
+    /// Publish a live stream as [`Request::StreamPublish`] does, and record it: the relay
+    /// also keeps its segments as the chunks of a transfer with the stream's id,
+    /// replayable with the download capability until it expires.
+    StreamPublishRecorded {
+        /// Stream id (and the recording's transfer id).
+        tid: TransferId,
+        /// Hash of the owner capability.
+        owner: CapabilityHash,
+        /// Hash of the download (watch) capability.
+        download: CapabilityHash,
+        /// Most viewers at once.
+        max_viewers: u32,
+        /// Hash of the receipt capability (as for [`Request::Create`]).
+        receipt: CapabilityHash,
+        /// Seconds the recording is kept after the stream ends (same bounds as a
+        /// transfer's expiry).
+        expire_secs: u64,
     },
 }
 
@@ -282,15 +298,6 @@ pub struct InboxEntry {
     /// The sealed key, as uploaded.
     #[serde(with = "serde_bytes")]
     pub sealed: Vec<u8>,
-}
-
-/// How a published stream is recorded: as a transfer whose chunks are its segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamRecord {
-    /// Hash of the receipt capability (as for [`Request::Create`]).
-    pub receipt: CapabilityHash,
-    /// Seconds until the relay deletes the recording (same bounds as a transfer's expiry).
-    pub expire_secs: u64,
 }
 
 /// Frames of a live stream (after [`Request::StreamPublish`] / [`Request::StreamWatch`]).

@@ -74,6 +74,7 @@ fn request_id(r: &Request) -> (u8, &'static str) {
         Request::InboxPut { .. } => (15, "InboxPut"),
         Request::InboxList { .. } => (16, "InboxList"),
         Request::InboxDelete { .. } => (17, "InboxDelete"),
+        Request::StreamPublishRecorded { .. } => (18, "StreamPublishRecorded"),
     }
 }
 
@@ -150,19 +151,21 @@ fn requests() -> Vec<(String, Request)> {
         Request::Receipt { tid: TID, receipt: RECEIPT },
         Request::Delete { tid: TID, owner: OWNER },
         Request::Mailbox { nameplate: Some(42), side: Side::Receiver },
-        Request::StreamPublish {
-            tid: TID,
-            owner: OWNER,
-            download: DOWNLOAD,
-            max_viewers: 4,
-            record: Some(StreamRecord { receipt: RECEIPT, expire_secs: 86_400 }),
-        },
+        Request::StreamPublish { tid: TID, owner: OWNER, download: DOWNLOAD, max_viewers: 4 },
         Request::StreamWatch { tid: TID, download: DOWNLOAD },
         Request::AuthChallenge,
         Request::Auth { ed25519: [6; 32], signature: [7; 64] },
         Request::InboxPut { inbox: [8; 32], expire_secs: 3600, len: 222 },
         Request::InboxList { inbox: [8; 32], after: Some([9; 16]) },
         Request::InboxDelete { inbox: [8; 32], entry: [9; 16] },
+        Request::StreamPublishRecorded {
+            tid: TID,
+            owner: OWNER,
+            download: DOWNLOAD,
+            max_viewers: 4,
+            receipt: RECEIPT,
+            expire_secs: 86_400,
+        },
     ];
     let extra = vec![
         (
@@ -178,10 +181,6 @@ fn requests() -> Vec<(String, Request)> {
             },
         ),
         ("allocate", Request::Mailbox { nameplate: None, side: Side::Sender }),
-        (
-            "live-only",
-            Request::StreamPublish { tid: TID, owner: OWNER, download: DOWNLOAD, max_viewers: 1, record: None },
-        ),
     ];
     named("request", request_id, base, extra)
 }
@@ -371,12 +370,12 @@ fn every_variant_has_a_snapshot_and_its_declared_index() {
         }
         assert_eq!(seen, (0..count).collect(), "a variant has no vector");
     }
-    check(requests(), request_id, 18);
+    check(requests(), request_id, 19);
     check(responses(), response_id, 9);
     check(mailbox_msgs(), mailbox_id, 6);
     check(stream_frames(), stream_id, 6);
     // Unit variants one past the end would decode if someone appended one; they must not.
-    assert!(decode_body::<Request>(&[18]).is_err());
+    assert!(decode_body::<Request>(&[19]).is_err());
     assert!(decode_body::<Response>(&[9]).is_err());
     assert!(decode_body::<MailboxMsg>(&[6]).is_err());
     assert!(decode_body::<StreamFrame>(&[6]).is_err());
@@ -658,13 +657,17 @@ fn arb_request() -> impl Strategy<Value = Request> {
         (arb_tid(), arb_key()).prop_map(|(tid, receipt)| Request::Receipt { tid, receipt }),
         (arb_tid(), arb_key()).prop_map(|(tid, owner)| Request::Delete { tid, owner }),
         (any::<Option<u32>>(), arb_side()).prop_map(|(nameplate, side)| Request::Mailbox { nameplate, side }),
-        (arb_tid(), arb_key(), arb_key(), any::<u32>(), any::<Option<([u8; 32], u64)>>()).prop_map(
-            |(tid, owner, download, max_viewers, rec)| Request::StreamPublish {
+        (arb_tid(), arb_key(), arb_key(), any::<u32>()).prop_map(|(tid, owner, download, max_viewers)| {
+            Request::StreamPublish { tid, owner, download, max_viewers }
+        }),
+        (arb_tid(), arb_key(), arb_key(), any::<u32>(), arb_key(), any::<u64>()).prop_map(
+            |(tid, owner, download, max_viewers, receipt, expire_secs)| Request::StreamPublishRecorded {
                 tid,
                 owner,
                 download,
                 max_viewers,
-                record: rec.map(|(receipt, expire_secs)| StreamRecord { receipt, expire_secs }),
+                receipt,
+                expire_secs,
             }
         ),
         (arb_tid(), arb_key()).prop_map(|(tid, download)| Request::StreamWatch { tid, download }),
