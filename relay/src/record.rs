@@ -126,19 +126,19 @@ impl Recorder {
         let Ok(permit) = self.shared.streams.record_budget().clone().acquire_many_owned(units).await else {
             return self.fail("the relay is shutting down".into());
         };
+        // A stream longer than its expiry must not expire while it is recorded.
+        if self.extended.elapsed() > Duration::from_millis(self.expire_secs.saturating_mul(250)) {
+            self.extended = Instant::now();
+            if let Err(e) = self.shared.transfers.extend_recording(&self.tid, self.expire_secs).await {
+                tracing::warn!(error = %e, "could not extend a recording's expiry");
+            }
+        }
         let Some(tx) = self.tx.as_ref() else { return };
         if tx.send((index, buf.freeze(), permit)).await.is_err() {
             let why = self.writer_error().await;
             return self.fail(why);
         }
         self.next_index += 1;
-        // A stream longer than its expiry must not expire while it is recorded.
-        if self.extended.elapsed() > Duration::from_secs((self.expire_secs / 4).max(1)) {
-            self.extended = Instant::now();
-            if let Err(e) = self.shared.transfers.extend_recording(&self.tid, self.expire_secs).await {
-                tracing::warn!(error = %e, "could not extend a recording's expiry");
-            }
-        }
     }
 
     async fn writer_error(&mut self) -> String {

@@ -872,6 +872,44 @@ async fn recorded_stream_is_kept_as_a_transfer_of_its_segments() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_outlives_a_stream_longer_than_its_expiry() {
+    let relay = TestRelay::start().await;
+    let c = relay.client().await;
+    let t = Transfer::new(0x9c);
+    let req = Request::StreamPublishRecorded {
+        tid: t.tid,
+        owner: cap_hash(&t.owner),
+        download: cap_hash(&t.download),
+        max_viewers: 1,
+        receipt: cap_hash(&t.receipt),
+        expire_secs: 3,
+    };
+    let (resp, mut publisher, mut from_relay) = c.open(&req).await;
+    assert_eq!(resp, Response::Ok);
+    // Six segments over about 4.2 s: longer than the 3 s expiry.
+    for i in 0..6u64 {
+        for f in [
+            StreamFrame::Segment { index: i, last: i == 5, prefix: vec![i as u8; 25] },
+            StreamFrame::Message(bytes(100, i)),
+        ] {
+            publisher.write_all(&encode_frame(&f).unwrap()).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    publisher.write_all(&encode_frame(&StreamFrame::End).unwrap()).await.unwrap();
+    assert_eq!(next_stream_frame(&mut from_relay).await, Some(StreamFrame::End), "recording confirmed");
+    match c.request(t.status(t.download), None).await.0 {
+        Response::Status(s) => {
+            assert_eq!(s.complete, Some(6));
+            assert!(s.expires_in_secs >= 2, "{s:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    c.close().await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_wide_stream_limits_hold() {
     let relay = TestRelay::start_with(Arc::new(MemoryStore::new()), |c| {
         c.streams.max_streams = 2;
