@@ -33,3 +33,44 @@ fn sender_on_a_receiver_on_b_share_one_store() {
     assert_eq!(ro.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&ro.stderr).contains("burned"), "{}", text(&ro));
 }
+
+#[test]
+fn a_viewer_on_b_watches_a_stream_published_on_a() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("shared-store");
+    let store_arg = store.to_str().unwrap();
+    let a = RelayProc::start_on(&t.path().join("a"), "127.0.0.1:0", &["--store-dir", store_arg]);
+    let b = RelayProc::start_on(&t.path().join("b"), "127.0.0.1:0", &["--store-dir", store_arg]);
+    let mut p = veil(&t.path().join("hp"), &a);
+    p.args(["stream", "--code", "203-stream-on-a"]).stdin(Stdio::piped()).stderr(Stdio::null());
+    let mut publisher = p.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut w = veil(&t.path().join("hw"), &b);
+    w.args(["watch", "203-stream-on-a"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut viewer = w.spawn().unwrap();
+    let mut out = viewer.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let data = random_bytes(3 << 20);
+    let mut stdin = publisher.stdin.take().unwrap();
+    // The publisher starts with the viewer; if the viewer fails, it never would.
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+        data
+    });
+    let st = viewer.wait().unwrap();
+    let mut err = String::new();
+    viewer.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    if !st.success() {
+        let _ = publisher.kill();
+    }
+    let _ = publisher.wait();
+    assert!(st.success(), "{err}");
+    let data = feeder.join().unwrap();
+    assert!(reader.join().unwrap() == data);
+}

@@ -407,6 +407,12 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
+    /// The relay instance holding this mailbox when it is not the one we connected to
+    /// (a redirect): a live stream published behind this mailbox is on that instance.
+    pub fn instance(&self) -> Option<Arc<Relay>> {
+        self._owner.clone()
+    }
+
     /// Send a frame.
     pub async fn send(&mut self, m: &MailboxMsg) -> Result<()> {
         let frame = encode_frame(m).map_err(|e| ClientError::Protocol(e.to_string()))?;

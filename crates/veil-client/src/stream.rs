@@ -252,12 +252,15 @@ pub struct WatchOptions {
 
 /// Run the key exchange on `code` as one of the stream's viewers; returns the stream id
 /// and its key.
+///
+/// Also returns the relay instance the publisher is on, when the code's mailbox was
+/// redirected to another instance sharing the store.
 pub async fn exchange(
     relay: &Relay,
     code: &str,
     events: &EventSink,
     wait: Duration,
-) -> Result<(TransferId, ContentKey)> {
+) -> Result<(TransferId, ContentKey, Option<Arc<Relay>>)> {
     let code = Code::parse(code)?;
     // Several viewers share a code: wait our turn while another one is exchanging keys.
     let deadline = tokio::time::Instant::now() + wait;
@@ -276,9 +279,10 @@ pub async fn exchange(
     let (tid, key, verifier) = tokio::time::timeout(wait, crate::pake::receiver(&mut mb, &code))
         .await
         .map_err(|_| ClientError::Timeout("the publisher did not show up".into()))??;
+    let instance = mb.instance();
     mb.close().await;
     events(Event::KeyExchanged { verifier });
-    Ok((tid, key))
+    Ok((tid, key, instance))
 }
 
 /// Watch the stream behind `code`, writing plaintext to `out`. Ok only at an
@@ -290,8 +294,9 @@ pub async fn watch<W: AsyncWrite + Unpin>(
     out: W,
     events: EventSink,
 ) -> Result<u64> {
-    let (tid, key) = exchange(&relay, code, &events, opts.wait).await?;
-    watch_key(relay, tid, key, opts.from_start, out, events).await
+    let (tid, key, instance) = exchange(&relay, code, &events, opts.wait).await?;
+    // The live stream is on the publisher's instance (the one holding the mailbox).
+    watch_key(instance.unwrap_or(relay), tid, key, opts.from_start, out, events).await
 }
 
 /// Size of a stream's final segment: a chunk with one empty final message.
