@@ -17,7 +17,7 @@ use crate::Shared;
 use crate::access::ConnCtx;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use veil_wire::{TransferId, WireError};
@@ -51,7 +51,6 @@ pub struct Recorder {
     writer: Option<JoinHandle<(u64, Option<WireError>)>>,
     failed: Option<String>,
     reported: bool,
-    extended: Instant,
     /// Segments stored, once the writer has ended.
     stored: Option<u64>,
 }
@@ -70,13 +69,28 @@ impl Recorder {
         let s = shared.clone();
         let writer = tokio::spawn(async move {
             let mut stored = 0u64;
-            while let Some((index, body, permit)) = rx.recv().await {
-                if let Err(e) = s.transfers.put_segment(&tid, index, body).await {
-                    return (stored, Some(e));
+            // A stream longer than its expiry must not expire while it is recorded, even
+            // when its publisher pauses: move the expiry forward every quarter of it.
+            let every = Duration::from_millis(expire_secs.saturating_mul(250).max(1000));
+            let mut extend = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            extend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    item = rx.recv() => {
+                        let Some((index, body, permit)) = item else { break };
+                        if let Err(e) = s.transfers.put_segment(&tid, index, body).await {
+                            return (stored, Some(e));
+                        }
+                        drop(permit);
+                        stored += 1;
+                        s.metrics.segments_recorded.inc();
+                    }
+                    _ = extend.tick() => {
+                        if let Err(e) = s.transfers.extend_recording(&tid, expire_secs).await {
+                            tracing::warn!(error = %e, "could not extend a recording's expiry");
+                        }
+                    }
                 }
-                drop(permit);
-                stored += 1;
-                s.metrics.segments_recorded.inc();
             }
             (stored, None)
         });
@@ -91,7 +105,6 @@ impl Recorder {
             writer: Some(writer),
             failed: None,
             reported: false,
-            extended: Instant::now(),
             stored: None,
         }
     }
@@ -126,13 +139,6 @@ impl Recorder {
         let Ok(permit) = self.shared.streams.record_budget().clone().acquire_many_owned(units).await else {
             return self.fail("the relay is shutting down".into());
         };
-        // A stream longer than its expiry must not expire while it is recorded.
-        if self.extended.elapsed() > Duration::from_millis(self.expire_secs.saturating_mul(250)) {
-            self.extended = Instant::now();
-            if let Err(e) = self.shared.transfers.extend_recording(&self.tid, self.expire_secs).await {
-                tracing::warn!(error = %e, "could not extend a recording's expiry");
-            }
-        }
         let Some(tx) = self.tx.as_ref() else { return };
         if tx.send((index, buf.freeze(), permit)).await.is_err() {
             let why = self.writer_error().await;

@@ -58,6 +58,8 @@ impl Default for TransferLimits {
 
 struct Live {
     meta: Meta,
+    /// Unix seconds of expiry (a recording's moves forward; `meta.expires` is the first).
+    expires: AtomicU64,
     notify: Notify,
     bytes: AtomicU64,
     downloads: AtomicU32,
@@ -123,11 +125,21 @@ impl Transfers {
     }
 
     async fn live(&self, tid: &TransferId) -> Result<Arc<Live>, WireError> {
-        if let Some(l) = self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.get(tid) {
-            if l.meta.expires <= now() {
-                return Err(err(ErrorCode::Expired, "this transfer has expired"));
+        let cached = self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.get(tid).cloned();
+        if let Some(l) = cached {
+            if l.expires.load(Ordering::Relaxed) > now() {
+                return Ok(l);
             }
-            return Ok(l.clone());
+            // A recording's expiry moves forward, maybe on another instance: ask the store.
+            if l.meta.stream
+                && let Some(raw) = self.store.get(&key(tid, "meta")).await.map_err(storage)?
+                && let Ok(m) = serde_json::from_slice::<Meta>(&raw)
+                && m.expires > now()
+            {
+                l.expires.fetch_max(m.expires, Ordering::Relaxed);
+                return Ok(l);
+            }
+            return Err(err(ErrorCode::Expired, "this transfer has expired"));
         }
         let raw = self.store.get(&key(tid, "meta")).await.map_err(storage)?;
         let Some(raw) = raw else {
@@ -143,6 +155,7 @@ impl Transfers {
         }
         let downloads = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
         let l = Arc::new(Live {
+            expires: AtomicU64::new(meta.expires),
             meta,
             notify: Notify::new(),
             bytes: AtomicU64::new(0),
@@ -333,22 +346,14 @@ impl Transfers {
     pub async fn extend_recording(&self, tid: &TransferId, expire_secs: u64) -> Result<(), WireError> {
         let l = self.live(tid).await?;
         let expires = now().saturating_add(expire_secs);
-        if !l.meta.stream || expires <= l.meta.expires {
+        if !l.meta.stream || expires <= l.expires.load(Ordering::Relaxed) {
             return Ok(());
         }
         let meta = Meta { expires, ..l.meta.clone() };
         let body = serde_json::to_vec(&meta).map_err(|_| err(ErrorCode::Internal, "encode"))?;
         self.store.put(&key(tid, "meta"), Bytes::from(body)).await.map_err(storage)?;
         self.store.put(&format!("e/{}", tid_hex(tid)), Bytes::from(expires.to_string())).await.map_err(storage)?;
-        // Keep the byte count and waiters of the cached entry, with the new expiry.
-        let fresh = Arc::new(Live {
-            meta,
-            notify: Notify::new(),
-            bytes: AtomicU64::new(l.bytes.load(Ordering::Relaxed)),
-            downloads: AtomicU32::new(l.downloads.load(Ordering::Relaxed)),
-        });
-        self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.insert(*tid, fresh);
-        l.notify.notify_waiters();
+        l.expires.fetch_max(expires, Ordering::Relaxed);
         Ok(())
     }
 
@@ -356,12 +361,17 @@ impl Transfers {
     /// from now (whether the stream ended cleanly is for the viewer to tell from the
     /// authenticated final segment).
     pub async fn finish_recording(&self, tid: &TransferId, count: u64, expire_secs: u64) -> Result<(), WireError> {
-        self.extend_recording(tid, expire_secs).await?;
-        let l = self.live(tid).await?;
-        self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
-        if self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.remove(tid) {
+        // Best effort: a recording that cannot be extended is still closed.
+        if let Err(e) = self.extend_recording(tid, expire_secs).await {
+            tracing::warn!(error = %e, "could not extend a recording's expiry");
+        }
+        if let Ok(mut u) = self.uploading.lock()
+            && u.remove(tid)
+        {
             self.metrics.transfers_completed.inc();
         }
+        let l = self.live(tid).await?;
+        self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
         l.notify.notify_waiters();
         Ok(())
     }
@@ -413,7 +423,7 @@ impl Transfers {
             complete,
             downloads,
             max_downloads: l.meta.max_downloads,
-            expires_in_secs: l.meta.expires.saturating_sub(now()),
+            expires_in_secs: l.expires.load(Ordering::Relaxed).saturating_sub(now()),
         })
     }
 
@@ -481,8 +491,9 @@ impl Transfers {
             if let Some(b) = self.store.get(k).await.map_err(storage)? {
                 return Ok(b);
             }
-            if l.meta.expires <= now() {
-                return Err(err(ErrorCode::Expired, "this transfer has expired"));
+            if l.expires.load(Ordering::Relaxed) <= now() {
+                // A recording may have been extended meanwhile (maybe by another instance).
+                self.live(tid).await?;
             }
             // A complete upload will not bring the object any more: it was lost or deleted.
             if self.store.head(&key(tid, "complete")).await.map_err(storage)?.is_some() {

@@ -231,7 +231,8 @@ impl Streams {
     /// the final segment from its start, never a message without its segment.
     async fn deliver_to_all(&self, s: &LiveStream, frame: &StreamFrame, raw: Bytes) {
         let is_message = matches!(frame, StreamFrame::Message(_));
-        let targets: Vec<(mpsc::Sender<Bytes>, Option<Bytes>)> = match s.viewers.lock() {
+        let is_segment = matches!(frame, StreamFrame::Segment { .. });
+        let targets: Vec<(u64, mpsc::Sender<Bytes>, Option<Bytes>)> = match s.viewers.lock() {
             Ok(mut v) => v
                 .iter_mut()
                 .filter(|x| !(x.resync && is_message))
@@ -239,18 +240,29 @@ impl Streams {
                     let notice = (x.resync && x.skipped > 0).then(|| frame_bytes(&StreamFrame::Skipped(x.skipped)));
                     x.resync = false;
                     x.skipped = 0;
-                    (x.tx.clone(), notice)
+                    (x.id, x.tx.clone(), notice)
                 })
                 .collect(),
             Err(_) => return,
         };
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        for (tx, notice) in targets {
+        let mut missed = Vec::new();
+        for (id, tx, notice) in targets {
             if let Some(n) = notice {
                 let _ = tokio::time::timeout_at(deadline, tx.send(n)).await;
             }
             if let Ok(Ok(())) = tokio::time::timeout_at(deadline, tx.send(raw.clone())).await {
                 self.metrics.stream_bytes.inc_by(raw.len() as u64);
+            } else if is_segment {
+                missed.push(id);
+            }
+        }
+        // A viewer that did not get the final segment's start must not get its messages.
+        if !missed.is_empty()
+            && let Ok(mut v) = s.viewers.lock()
+        {
+            for x in v.iter_mut().filter(|x| missed.contains(&x.id)) {
+                x.resync = true;
             }
         }
     }

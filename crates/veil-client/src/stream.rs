@@ -48,6 +48,10 @@ impl Default for PublishOptions {
 
 /// How long a viewer waits for the relay to hand over a recorded segment.
 const SEGMENT_WAIT: Duration = Duration::from_secs(30);
+/// How long a viewer following a recording waits for its next segment while the
+/// recording stays open (a little longer than the relay's default idle cut of a silent
+/// publisher, after which the recording is closed).
+const RECORDING_SILENCE: Duration = Duration::from_secs(660);
 /// How long a recording publisher waits, after its end, for the relay to confirm that
 /// the whole recording is stored (the last viewers' deliveries and the store's queue of
 /// segments come first).
@@ -418,8 +422,14 @@ impl<W: AsyncWrite + Unpin> Player<W> {
     /// segment. A recorded replay reads it again and skips what was already written; a
     /// live viewer goes on from a later segment.
     fn skipped(&mut self, recorded: bool) {
+        if self.finished_cleanly() {
+            // The authenticated end is here already: nothing to go back for.
+            return;
+        }
         if self.in_segment() {
-            let already = self.seg_plain.saturating_sub(self.skip_remaining);
+            // Written of this segment: what we read, and what an earlier read wrote that
+            // this one had not reached yet.
+            let already = self.seg_plain.saturating_add(self.skip_remaining);
             if recorded {
                 self.next = Some(self.current);
                 self.written_in_next = already;
@@ -446,25 +456,38 @@ impl<W: AsyncWrite + Unpin> Player<W> {
     /// Read the rest from the recording, one segment after the other, to its end.
     async fn finish_from_store(&mut self, relay: &Relay, download: &[u8; 32]) -> Result<()> {
         while !self.finished_cleanly() {
-            let next = self.next.unwrap_or(0);
+            let next = self.next.ok_or_else(|| ClientError::Protocol("no segment to continue from".into()))?;
             self.fill(relay, download, next.checked_add(1).ok_or_else(index_overflow)?).await?;
         }
         Ok(())
     }
 }
 
+/// Fetch recorded segment `index`, waiting while the recording is still open (the relay
+/// stores a segment when the next one begins, so a pause of the publisher is a wait here),
+/// up to [`RECORDING_SILENCE`] without progress.
 async fn fetch_segment(relay: &Relay, tid: &TransferId, download: &[u8; 32], index: u64) -> Result<bytes::Bytes> {
     let req = Request::GetChunk { tid: tid.0, download: *download, index, wait_secs: SEGMENT_WAIT.as_secs() as u32 };
-    match relay.request(&req, None).await? {
-        (Response::Data { .. }, Some(b)) => Ok(b),
-        (Response::Error(e), _) if e.code == ErrorCode::NotFound => Err(ClientError::PeerGone(format!(
-            "the recording has no segment {index}: the stream was cut (or the recording expired)"
-        ))),
-        (Response::Error(e), _) if e.code == ErrorCode::Timeout => {
-            Err(ClientError::PeerGone(format!("segment {index} never reached the relay: the stream was cut")))
+    let give_up = tokio::time::Instant::now() + RECORDING_SILENCE;
+    loop {
+        match relay.request(&req, None).await? {
+            (Response::Data { .. }, Some(b)) => return Ok(b),
+            (Response::Error(e), _) if e.code == ErrorCode::NotFound => {
+                return Err(ClientError::PeerGone(format!(
+                    "the recording has no segment {index}: the stream was cut (or the recording expired)"
+                )));
+            }
+            (Response::Error(e), _) if e.code == ErrorCode::Timeout => {
+                let open = recording(relay, tid, download).await?.is_some_and(|st| st.complete.is_none());
+                if !open || tokio::time::Instant::now() >= give_up {
+                    return Err(ClientError::PeerGone(format!(
+                        "segment {index} never reached the relay: the stream was cut"
+                    )));
+                }
+            }
+            (Response::Error(e), _) => return Err(ClientError::Relay(e)),
+            _ => return Err(ClientError::Protocol("unexpected answer".into())),
         }
-        (Response::Error(e), _) => Err(ClientError::Relay(e)),
-        _ => Err(ClientError::Protocol("unexpected answer".into())),
     }
 }
 
@@ -562,6 +585,9 @@ async fn follow<W: AsyncWrite + Unpin>(
         Ok(()) => Ok(p.total),
         // The output failed: nothing to fall back to.
         Err(e @ ClientError::Io { .. }) => Err(e),
+        // The authenticated final segment is in: whatever went wrong after it (a lost
+        // `End`, the connection) does not matter.
+        Err(_) if p.finished_cleanly() => Ok(p.total),
         // A recorded stream that is not (or no longer) live, or whose live side broke
         // off or misbehaved: the recording is authenticated the same way; finish from it.
         Err(e) if recorded => {
@@ -669,6 +695,28 @@ mod tests {
         p.feed(&[msgs[1].clone(), msgs[2].clone()].concat()).await.unwrap();
         assert_eq!(p.out, b"aaaabbbbcccc");
         assert_eq!(p.total, 12);
+    }
+
+    #[tokio::test]
+    async fn a_re_read_that_breaks_off_early_still_skips_what_was_written() {
+        let (key, tid) = (ContentKey::random(), TransferId::random());
+        let (prefix, msgs) = segment(&key, &tid, 0, &[b"aaaa", b"bbbb", b"cccc"]);
+        let mut p = Player::new(key, tid, Vec::new(), Some(0));
+        p.begin(0, false, &prefix).await.unwrap();
+        p.feed(&msgs[0]).await.unwrap();
+        p.feed(&msgs[1]).await.unwrap();
+        p.skipped(true);
+        // Re-read breaks off after one message (still inside what was written)...
+        p.begin(0, false, &prefix).await.unwrap();
+        p.feed(&msgs[0]).await.unwrap();
+        p.skipped(true);
+        assert_eq!(p.written_in_next, 8);
+        // ...and the next re-read writes only the rest.
+        p.begin(0, false, &prefix).await.unwrap();
+        for m in &msgs {
+            p.feed(m).await.unwrap();
+        }
+        assert_eq!(p.out, b"aaaabbbbcccc");
     }
 
     #[tokio::test]
