@@ -455,6 +455,14 @@ async fn exchange(conn: &quinn::Connection, req: &Request, body: Option<Bytes>) 
 
 /// Read one length-prefixed frame; None at a clean end of stream.
 pub async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) -> Result<Option<T>> {
+    match read_frame_body(recv).await? {
+        Some(body) => veil_wire::decode_body(&body).map(Some).map_err(|e| ClientError::Protocol(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// Read one frame's body (without its length prefix); `Ok(None)` at a clean end.
+pub async fn read_frame_body(recv: &mut RecvStream) -> Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     match recv.read_exact(&mut len).await {
         Ok(()) => {}
@@ -464,7 +472,7 @@ pub async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStre
     let n = frame_len(len).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let mut body = vec![0u8; n];
     recv.read_exact(&mut body).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-    veil_wire::decode_body(&body).map(Some).map_err(|e| ClientError::Protocol(e.to_string()))
+    Ok(Some(body))
 }
 
 fn resolve(hostport: &str) -> Result<SocketAddr> {

@@ -4,7 +4,7 @@
 //! `K_i`, and the end of the stream is an authenticated final segment, so a viewer can
 //! tell a clean end from a cut.
 
-use crate::conn::{Relay, read_frame};
+use crate::conn::{Relay, read_frame, read_frame_body};
 use crate::error::{ClientError, Result};
 use crate::events::{Event, EventSink};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use veil_format::{Capabilities, ContentKey, FormatError, TransferId};
 /// Largest plaintext of one stream message (one read of the input at most).
 pub use veil_wire::MAX_STREAM_MESSAGE;
 use veil_wire::TransferStatus;
-use veil_wire::{ErrorCode, MailboxMsg, Request, Response, Side, StreamFrame, cap_hash, encode_frame};
+use veil_wire::{ErrorCode, MailboxMsg, Request, Response, Side, StreamFrame, StreamFrameRef, cap_hash, encode_frame};
 
 /// Publisher options.
 #[derive(Debug, Clone)]
@@ -60,6 +60,14 @@ const RECORD_CONFIRM_WAIT: Duration = Duration::from_secs(120);
 async fn send_frame(send: &mut quinn::SendStream, f: &StreamFrame) -> Result<()> {
     let b = encode_frame(f).map_err(|e| ClientError::Protocol(e.to_string()))?;
     send.write_all(&b).await.map_err(|e| ClientError::Transport(e.to_string()))
+}
+
+/// Send one sealed message as a `Message` frame, handing it to QUIC without a copy.
+async fn send_message(send: &mut quinn::SendStream, m: Vec<u8>) -> Result<()> {
+    let header = veil_wire::stream_message_header(m.len()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    send.write_all_chunks(&mut [bytes::Bytes::from(header), bytes::Bytes::from(m)])
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))
 }
 
 /// Publish `input` until EOF. Returns once the final segment is sent.
@@ -187,7 +195,7 @@ pub async fn publish<R: AsyncRead + Unpin>(
                 // Time cut.
                 if let Some(mut s) = sealer.take() {
                     let m = s.push(&[], true)?;
-                    send_frame(&mut send, &StreamFrame::Message(m)).await?;
+                    send_message(&mut send, m).await?;
                     index += 1;
                 }
             }
@@ -209,7 +217,7 @@ pub async fn publish<R: AsyncRead + Unpin>(
                     total += n as u64;
                     let close = seg_bytes >= opts.segment_bytes;
                     let m = s.push(&buf[..n], close)?;
-                    send_frame(&mut send, &StreamFrame::Message(m)).await?;
+                    send_message(&mut send, m).await?;
                     if close {
                         sealer = None;
                         index += 1;
@@ -220,13 +228,13 @@ pub async fn publish<R: AsyncRead + Unpin>(
     }
     if let Some(mut s) = sealer.take() {
         let m = s.push(&[], true)?;
-        send_frame(&mut send, &StreamFrame::Message(m)).await?;
+        send_message(&mut send, m).await?;
         index += 1;
     }
     // The authenticated end: a final segment with one empty final message.
     let (mut s, prefix) = ChunkSealer::new(&key, &tid, index, true);
     send_frame(&mut send, &StreamFrame::Segment { index, last: true, prefix: prefix.to_vec() }).await?;
-    send_frame(&mut send, &StreamFrame::Message(s.push(&[], true)?)).await?;
+    send_message(&mut send, s.push(&[], true)?).await?;
     send_frame(&mut send, &StreamFrame::End).await?;
     let _ = send.finish();
     watcher.abort();
@@ -614,16 +622,19 @@ async fn play_live<W: AsyncWrite + Unpin>(
     // a boundary it already read) is ignored until the next one.
     let mut ignoring = false;
     loop {
-        let f = match read_frame::<StreamFrame>(&mut recv).await {
-            Ok(Some(f)) => f,
+        // Decoded as a borrowed view: the message is opened straight from the frame.
+        let body = match read_frame_body(&mut recv).await {
+            Ok(Some(b)) => b,
             Ok(None) | Err(_) => {
                 return Err(ClientError::PeerGone(
                     "the stream was cut: the connection to the relay ended before the stream did".into(),
                 ));
             }
         };
+        let f =
+            veil_wire::decode_body::<StreamFrameRef<'_>>(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
         match f {
-            StreamFrame::Segment { index, last, prefix } => {
+            StreamFrameRef::Segment { index, last, prefix } => {
                 if recorded && !p.in_segment() {
                     match p.next {
                         Some(n) if index < n => {
@@ -635,21 +646,21 @@ async fn play_live<W: AsyncWrite + Unpin>(
                     }
                 }
                 ignoring = false;
-                p.begin(index, last, &prefix).await?;
+                p.begin(index, last, prefix).await?;
             }
-            StreamFrame::Message(m) => {
+            StreamFrameRef::Message(m) => {
                 if !ignoring {
-                    p.feed(&m).await?;
+                    p.feed(m).await?;
                 }
             }
-            StreamFrame::Skipped(n) => {
+            StreamFrameRef::Skipped(n) => {
                 if !recorded {
                     events(Event::Warning { message: format!("fell behind: skipped {n} segment(s)") });
                 }
                 p.skipped(recorded);
                 ignoring = false;
             }
-            StreamFrame::End => {
+            StreamFrameRef::End => {
                 if p.finished_cleanly() {
                     return Ok(());
                 }
@@ -658,10 +669,10 @@ async fn play_live<W: AsyncWrite + Unpin>(
                     reason: "ended without its authenticated final segment",
                 }));
             }
-            StreamFrame::Aborted(why) => {
-                return Err(ClientError::PeerGone(format!("the stream was cut: {}", veil_format::escape_text(&why))));
+            StreamFrameRef::Aborted(why) => {
+                return Err(ClientError::PeerGone(format!("the stream was cut: {}", veil_format::escape_text(why))));
             }
-            StreamFrame::Viewers(_) => {}
+            StreamFrameRef::Viewers(_) => {}
         }
     }
 }

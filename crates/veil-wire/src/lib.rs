@@ -536,6 +536,33 @@ pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
     Ok(out)
 }
 
+/// The bytes of a [`StreamFrame::Message`] frame that come before the message itself
+/// (length prefix, variant, the message's varint length), so a sender can hand the
+/// message over without copying it into a frame: `header || message` is exactly
+/// `encode_frame(&StreamFrame::Message(message))`.
+pub fn stream_message_header(message_len: usize) -> Result<Vec<u8>, FrameError> {
+    let mut h = Vec::with_capacity(4 + 1 + 10);
+    h.extend_from_slice(&[0; 4]);
+    h.push(1); // StreamFrame::Message
+    let mut n = message_len;
+    loop {
+        // postcard writes lengths as LEB128 varints.
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            h.push(low);
+            break;
+        }
+        h.push(low | 0x80);
+    }
+    let body = h.len() - 4 + message_len;
+    if body > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(body));
+    }
+    h[..4].copy_from_slice(&(body as u32).to_le_bytes());
+    Ok(h)
+}
+
 /// Check a frame's 4-byte length prefix; returns the body length.
 pub fn frame_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
     let len = u32::from_le_bytes(prefix) as usize;

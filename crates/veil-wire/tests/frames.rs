@@ -799,6 +799,17 @@ proptest! {
         check_round_trip(&f)?;
     }
 
+    /// A message frame built from its header and the message is the encoded frame.
+    #[test]
+    fn stream_message_header_matches_the_encoding(len in prop_oneof![0usize..300, 0usize..70_000]) {
+        let msg = vec![0xa5u8; len];
+        match (stream_message_header(len), encode_frame(&StreamFrame::Message(msg.clone()))) {
+            (Ok(h), Ok(f)) => prop_assert_eq!([h, msg].concat(), f),
+            (Err(FrameError::TooLarge(a)), Err(FrameError::TooLarge(b))) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "header {a:?} but frame {b:?}"),
+        }
+    }
+
     /// The borrowed view a relay uses decodes every frame to the same contents.
     #[test]
     fn stream_frame_views_agree_with_frames(f in arb_stream_frame()) {
