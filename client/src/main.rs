@@ -303,9 +303,7 @@ async fn run(cli: Cli) -> Result<()> {
                 return inbox::receive_all(&home, relay, out, overwrite, json, consent, refused_key).await;
             };
             let from = if veil_format::ticket::is_ticket(&code) {
-                let t = veil_format::ticket::Ticket::decode(&code)?;
-                let pw =
-                    if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
+                let (_, pw) = decode_ticket(&code)?;
                 ReceiveFrom::Ticket(code, pw)
             } else {
                 veil_format::code::Code::parse(&code)?;
@@ -358,9 +356,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Watch { code, from_start, relay } => {
             let ticket = if veil_format::ticket::is_ticket(&code) {
-                let t = veil_format::ticket::Ticket::decode(&code)?;
-                let pw =
-                    if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
+                let (t, pw) = decode_ticket(&code)?;
                 Some((t.transfer_id(), t.key(pw.as_deref())?))
             } else {
                 veil_format::code::Code::parse(&code)?;
@@ -558,4 +554,11 @@ fn raw_stdio(fd: u8) -> anyhow::Result<std::fs::File> {
         };
         Ok(std::fs::File::from(owned.context("duplicating a standard stream")?))
     }
+}
+
+/// Decode a ticket, asking for its password if it has one.
+fn decode_ticket(code: &str) -> anyhow::Result<(veil_format::ticket::Ticket, Option<String>)> {
+    let t = veil_format::ticket::Ticket::decode(code)?;
+    let pw = if t.needs_password() { Some(read_secret("VEIL_PASSWORD", "Ticket password: ")?) } else { None };
+    Ok((t, pw))
 }

@@ -52,7 +52,7 @@ pub struct Recorder {
     failed: Option<String>,
     reported: bool,
     /// Segments stored, once the writer has ended.
-    stored: Option<u64>,
+    stored: u64,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -105,7 +105,7 @@ impl Recorder {
             writer: Some(writer),
             failed: None,
             reported: false,
-            stored: None,
+            stored: 0,
         }
     }
 
@@ -141,23 +141,27 @@ impl Recorder {
         };
         let Some(tx) = self.tx.as_ref() else { return };
         if tx.send((index, buf.freeze(), permit)).await.is_err() {
-            let why = self.writer_error().await;
-            return self.fail(why);
+            // The writer only stops early on an error, which joining it makes ours.
+            self.join_writer().await;
+            return self.fail("the recording's writer stopped".into());
         }
         self.next_index += 1;
     }
 
-    async fn writer_error(&mut self) -> String {
-        match self.writer.take() {
-            Some(w) => match w.await {
-                Ok((n, e)) => {
-                    self.stored = Some(n);
-                    e.map_or_else(|| "the recording's writer stopped".into(), |e| e.message)
-                }
-                Err(_) => "the recording's writer stopped".into(),
-            },
-            None => "the recording's writer stopped".into(),
+    /// Wait for the writer to end (once): the number of segments it stored. Its error,
+    /// if any, becomes the recording's.
+    async fn join_writer(&mut self) -> u64 {
+        if let Some(w) = self.writer.take() {
+            let (n, why) = match w.await {
+                Ok((n, e)) => (n, e.map(|e| e.message)),
+                Err(_) => (0, Some("the recording's writer stopped".to_string())),
+            };
+            self.stored = n;
+            if let Some(why) = why {
+                self.fail(why);
+            }
         }
+        self.stored
     }
 
     /// A `Segment` frame: the previous segment is complete.
@@ -192,26 +196,10 @@ impl Recorder {
     pub async fn finish(mut self) -> Result<u64, String> {
         self.flush().await;
         self.tx = None;
-        let mut failed = self.failed.take();
-        let stored = match self.writer.take() {
-            Some(w) => match w.await {
-                Ok((n, e)) => {
-                    if let Some(e) = e {
-                        failed = failed.or(Some(e.message));
-                    }
-                    n
-                }
-                Err(_) => {
-                    failed = failed.or(Some("the recording's writer stopped".into()));
-                    0
-                }
-            },
-            // The writer was already awaited after it failed.
-            None => self.stored.unwrap_or(0),
-        };
+        let stored = self.join_writer().await;
         let closed =
             self.shared.transfers.finish_recording(&self.tid, stored, self.expire_secs).await.map_err(|e| e.message);
-        match (failed, closed) {
+        match (self.failed.take(), closed) {
             (Some(why), _) | (None, Err(why)) => Err(why),
             (None, Ok(())) => Ok(stored),
         }

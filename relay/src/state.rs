@@ -35,6 +35,24 @@ pub struct Meta {
     pub stream: bool,
 }
 
+impl Meta {
+    /// A transfer created now, expiring in `expire_secs`: no download limit, no declared
+    /// size, not a stream.
+    fn fresh(owner: CapabilityHash, download: CapabilityHash, receipt: CapabilityHash, expire_secs: u64) -> Meta {
+        let created = now();
+        Meta {
+            owner,
+            download,
+            receipt,
+            created,
+            expires: created.saturating_add(expire_secs),
+            max_downloads: None,
+            size_hint: None,
+            stream: false,
+        }
+    }
+}
+
 /// Limits the relay enforces on transfers.
 #[derive(Debug, Clone)]
 pub struct TransferLimits {
@@ -177,17 +195,8 @@ impl Transfers {
         max_downloads: Option<u32>,
         size_hint: Option<u64>,
     ) -> Result<bool, WireError> {
-        let meta = Meta {
-            owner,
-            download,
-            receipt,
-            created: now(),
-            expires: now().saturating_add(expire_secs),
-            max_downloads,
-            size_hint,
-            stream: false,
-        };
-        self.create_with(tid, meta, expire_secs).await
+        self.create_with(tid, Meta { max_downloads, size_hint, ..Meta::fresh(owner, download, receipt, expire_secs) })
+            .await
     }
 
     /// Register the recording of a live stream (a transfer with no manifest whose chunks
@@ -200,24 +209,16 @@ impl Transfers {
         receipt: CapabilityHash,
         expire_secs: u64,
     ) -> Result<(), WireError> {
-        let meta = Meta {
-            owner,
-            download,
-            receipt,
-            created: now(),
-            expires: now().saturating_add(expire_secs),
-            max_downloads: None,
-            size_hint: None,
-            stream: true,
-        };
-        if !self.create_with(tid, meta, expire_secs).await? {
+        let meta = Meta { stream: true, ..Meta::fresh(owner, download, receipt, expire_secs) };
+        if !self.create_with(tid, meta).await? {
             return Err(err(ErrorCode::Conflict, "stream id already in use"));
         }
         Ok(())
     }
 
-    async fn create_with(&self, tid: TransferId, meta: Meta, expire_secs: u64) -> Result<bool, WireError> {
+    async fn create_with(&self, tid: TransferId, meta: Meta) -> Result<bool, WireError> {
         let owner = meta.owner;
+        let expire_secs = meta.expires - meta.created;
         if let Some(size) = meta.size_hint
             && size > self.limits.max_transfer_bytes
         {
@@ -291,12 +292,25 @@ impl Transfers {
         }
         let l = self.live(tid).await?;
         check_cap(&l.meta.owner, owner, "owner")?;
+        self.store_chunk(&l, tid, index, body, "transfer exceeds").await
+    }
+
+    /// Store chunk `index` of a live transfer within its size limit (`what` opens the
+    /// message when over it), then wake whoever waits for it.
+    async fn store_chunk(
+        &self,
+        l: &Live,
+        tid: &TransferId,
+        index: u64,
+        body: Bytes,
+        what: &str,
+    ) -> Result<(), WireError> {
         let total = l.bytes.fetch_add(body.len() as u64, Ordering::Relaxed) + body.len() as u64;
         if total > self.limits.max_transfer_bytes {
             self.metrics.reject("transfer_too_large");
             return Err(err(
                 ErrorCode::LimitExceeded,
-                format!("transfer exceeds this relay's limit of {} bytes", self.limits.max_transfer_bytes),
+                format!("{what} this relay's limit of {} bytes", self.limits.max_transfer_bytes),
             ));
         }
         let len = body.len() as u64;
@@ -326,19 +340,7 @@ impl Transfers {
             return Err(err(ErrorCode::BadRequest, "segment index out of range"));
         }
         let l = self.live(tid).await?;
-        let total = l.bytes.fetch_add(body.len() as u64, Ordering::Relaxed) + body.len() as u64;
-        if total > self.limits.max_transfer_bytes {
-            self.metrics.reject("transfer_too_large");
-            return Err(err(
-                ErrorCode::LimitExceeded,
-                format!("the recording reached this relay's limit of {} bytes", self.limits.max_transfer_bytes),
-            ));
-        }
-        let len = body.len() as u64;
-        self.store.put(&chunk_key(tid, index), body).await.map_err(storage)?;
-        self.metrics.bytes_in.inc_by(len);
-        l.notify.notify_waiters();
-        Ok(())
+        self.store_chunk(&l, tid, index, body, "the recording reached").await
     }
 
     /// Push a recording's expiry to `expire_secs` from now (a recording is kept for its
@@ -365,15 +367,26 @@ impl Transfers {
         if let Err(e) = self.extend_recording(tid, expire_secs).await {
             tracing::warn!(error = %e, "could not extend a recording's expiry");
         }
+        // The upload slot is free even if the store fails below.
+        self.release_upload(tid);
+        let l = self.live(tid).await?;
+        self.mark_complete(&l, tid, count).await
+    }
+
+    /// Write `complete` (the chunk count), free the upload slot, wake waiting readers.
+    async fn mark_complete(&self, l: &Live, tid: &TransferId, count: u64) -> Result<(), WireError> {
+        self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
+        self.release_upload(tid);
+        l.notify.notify_waiters();
+        Ok(())
+    }
+
+    fn release_upload(&self, tid: &TransferId) {
         if let Ok(mut u) = self.uploading.lock()
             && u.remove(tid)
         {
             self.metrics.transfers_completed.inc();
         }
-        let l = self.live(tid).await?;
-        self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
-        l.notify.notify_waiters();
-        Ok(())
     }
 
     /// Mark complete after checking every chunk is there.
@@ -390,12 +403,7 @@ impl Transfers {
         if self.store.head(&key(tid, "manifest")).await.map_err(storage)?.is_none() {
             return Err(err(ErrorCode::Incomplete, "manifest missing"));
         }
-        self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
-        if self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.remove(tid) {
-            self.metrics.transfers_completed.inc();
-        }
-        l.notify.notify_waiters();
-        Ok(())
+        self.mark_complete(&l, tid, count).await
     }
 
     async fn chunk_indices(&self, tid: &TransferId) -> Result<Vec<u64>, WireError> {

@@ -759,12 +759,7 @@ async fn live_stream_frames_reach_the_viewer() {
     let relay = TestRelay::start().await;
     let (c1, c2) = (relay.client().await, relay.client().await);
     let t = Transfer::new(0x90);
-    let publish = Request::StreamPublish {
-        tid: t.tid,
-        owner: cap_hash(&t.owner),
-        download: cap_hash(&t.download),
-        max_viewers: 1,
-    };
+    let publish = publish_req(&t, 1, None);
     let (resp, mut publisher, mut from_relay) = c1.open(&publish).await;
     assert_eq!(resp, Response::Ok);
 
@@ -802,19 +797,19 @@ async fn live_stream_frames_reach_the_viewer() {
     relay.stop().await;
 }
 
-fn publish_req(t: &Transfer, max_viewers: u32, record: bool) -> Request {
+/// Publish `t` as a stream; recorded for `record` seconds if given.
+fn publish_req(t: &Transfer, max_viewers: u32, record: Option<u64>) -> Request {
     let (tid, owner, download) = (t.tid, cap_hash(&t.owner), cap_hash(&t.download));
-    if record {
-        Request::StreamPublishRecorded {
+    match record {
+        Some(expire_secs) => Request::StreamPublishRecorded {
             tid,
             owner,
             download,
             max_viewers,
             receipt: cap_hash(&t.receipt),
-            expire_secs: 3600,
-        }
-    } else {
-        Request::StreamPublish { tid, owner, download, max_viewers }
+            expire_secs,
+        },
+        None => Request::StreamPublish { tid, owner, download, max_viewers },
     }
 }
 
@@ -823,7 +818,7 @@ async fn recorded_stream_is_kept_as_a_transfer_of_its_segments() {
     let relay = TestRelay::start().await;
     let c = relay.client().await;
     let t = Transfer::new(0x94);
-    let (resp, mut publisher, mut from_relay) = c.open(&publish_req(&t, 1, true)).await;
+    let (resp, mut publisher, mut from_relay) = c.open(&publish_req(&t, 1, Some(3600))).await;
     assert_eq!(resp, Response::Ok);
     let (p0, m1, m2, p1, m3) = (vec![1; 25], bytes(3000, 1), bytes(10, 2), vec![2; 25], bytes(21, 3));
     let frames = [
@@ -858,7 +853,7 @@ async fn recorded_stream_is_kept_as_a_transfer_of_its_segments() {
 
     // Segments out of order stop the recording, not the live stream.
     let t2 = Transfer::new(0x98);
-    let (resp, mut publisher, mut from_relay) = c.open(&publish_req(&t2, 1, true)).await;
+    let (resp, mut publisher, mut from_relay) = c.open(&publish_req(&t2, 1, Some(3600))).await;
     assert_eq!(resp, Response::Ok);
     for f in [StreamFrame::Segment { index: 3, last: false, prefix: vec![1; 25] }, StreamFrame::Message(bytes(5, 1))] {
         publisher.write_all(&encode_frame(&f).unwrap()).await.unwrap();
@@ -876,14 +871,7 @@ async fn a_recording_outlives_a_stream_longer_than_its_expiry() {
     let relay = TestRelay::start().await;
     let c = relay.client().await;
     let t = Transfer::new(0x9c);
-    let req = Request::StreamPublishRecorded {
-        tid: t.tid,
-        owner: cap_hash(&t.owner),
-        download: cap_hash(&t.download),
-        max_viewers: 1,
-        receipt: cap_hash(&t.receipt),
-        expire_secs: 3,
-    };
+    let req = publish_req(&t, 1, Some(3));
     let (resp, mut publisher, mut from_relay) = c.open(&req).await;
     assert_eq!(resp, Response::Ok);
     // Six segments over about 4.2 s: longer than the 3 s expiry.
@@ -919,10 +907,10 @@ async fn relay_wide_stream_limits_hold() {
     .await;
     let c = relay.client().await;
     let (a, b, x) = (Transfer::new(0xa4), Transfer::new(0xa8), Transfer::new(0xac));
-    let (ra, _pa, _fa) = c.open(&publish_req(&a, 50, false)).await;
-    let (rb, _pb, _fb) = c.open(&publish_req(&b, 50, false)).await;
+    let (ra, _pa, _fa) = c.open(&publish_req(&a, 50, None)).await;
+    let (rb, _pb, _fb) = c.open(&publish_req(&b, 50, None)).await;
     assert_eq!((ra, rb), (Response::Ok, Response::Ok));
-    match c.open(&publish_req(&x, 1, false)).await.0 {
+    match c.open(&publish_req(&x, 1, None)).await.0 {
         Response::Error(e) => assert_eq!(e.code, ErrorCode::LimitExceeded, "{e}"),
         other => panic!("{other:?}"),
     }
@@ -944,7 +932,7 @@ async fn a_silent_publisher_is_cut_after_the_idle_timeout() {
         TestRelay::start_with(Arc::new(MemoryStore::new()), |c| c.streams.idle = Duration::from_millis(300)).await;
     let c = relay.client().await;
     let t = Transfer::new(0xb4);
-    let (resp, _publisher, _from_relay) = c.open(&publish_req(&t, 1, false)).await;
+    let (resp, _publisher, _from_relay) = c.open(&publish_req(&t, 1, None)).await;
     assert_eq!(resp, Response::Ok);
     let (resp, _keep, mut viewer) = c.open(&Request::StreamWatch { tid: t.tid, download: t.download }).await;
     assert_eq!(resp, Response::Ok);

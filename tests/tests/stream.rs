@@ -38,6 +38,11 @@ impl Publisher {
         Publisher { child, events }
     }
 
+    /// Wait until the relay reports `n` viewers attached.
+    fn wait_viewers(&self, n: u32) {
+        while self.wait_event("viewers")["count"] != n {}
+    }
+
     fn wait_event(&self, kind: &str) -> serde_json::Value {
         loop {
             let v = self.events.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no {kind} event"));
@@ -49,8 +54,13 @@ impl Publisher {
 }
 
 fn watcher(relay: &RelayProc, home: &std::path::Path, code: &str) -> Command {
+    watcher_from_start(relay, home, code, false)
+}
+
+fn watcher_from_start(relay: &RelayProc, home: &std::path::Path, what: &str, from_start: bool) -> Command {
     let mut c = veil(home, relay);
-    c.args(["watch", code]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.arg("watch").args(if from_start { &["--from-start"][..] } else { &[] }).arg(what);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c
 }
 
@@ -102,11 +112,7 @@ fn three_viewers_one_joining_late_gets_a_suffix_from_a_segment_boundary() {
     p.wait_event("key_exchanged");
     p.wait_event("key_exchanged");
     // Both early viewers attached before the first byte.
-    loop {
-        if p.wait_event("viewers")["count"] == 2 {
-            break;
-        }
-    }
+    p.wait_viewers(2);
     let blocks: Vec<Vec<u8>> = (0..3).map(|_| random_bytes(200_000)).collect();
     let mut stdin = p.child.stdin.take().unwrap();
     stdin.write_all(&blocks[0]).unwrap();
@@ -284,8 +290,7 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
 // --- Recorded streams -------------------------------------------------------------
 
 fn replay(relay: &RelayProc, home: &std::path::Path, what: &str) -> (std::process::ExitStatus, Vec<u8>, String) {
-    let mut c = veil(home, relay);
-    let mut w = c.args(["watch", "--from-start", what]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut w = watcher_from_start(relay, home, what, true).spawn().unwrap();
     let out = collect(w.stdout.take().unwrap());
     let st = w.wait().unwrap();
     let err = stderr_of(&mut w);
@@ -340,8 +345,7 @@ fn viewer_from_start_of_a_running_recorded_stream_gets_every_byte() {
         stdin.flush().unwrap();
     }
     std::thread::sleep(Duration::from_millis(1500));
-    let mut c = veil(&t.path().join("hw"), &relay);
-    let mut w = c.args(["watch", "--from-start", code]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut w = watcher_from_start(&relay, &t.path().join("hw"), code, true).spawn().unwrap();
     let got = collect(w.stdout.take().unwrap());
     // A plain live viewer at the same time gets a suffix only.
     let mut live = watcher(&relay, &t.path().join("hl"), code).spawn().unwrap();
@@ -440,15 +444,10 @@ fn from_start_viewer_recovers_a_tampered_live_message_from_the_recording() {
     let code = "114-tampered-recorded";
     let mut p = Publisher::start_with(&relay, &t.path().join("hp"), code, 1, &["--record"]);
     p.wait_event("code");
-    let mut c = veil(&t.path().join("hw"), &relay);
-    let mut w = c.args(["watch", "--from-start", code]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut w = watcher_from_start(&relay, &t.path().join("hw"), code, true).spawn().unwrap();
     let got = collect(w.stdout.take().unwrap());
     p.wait_event("key_exchanged");
-    loop {
-        if p.wait_event("viewers")["count"] == 1 {
-            break;
-        }
-    }
+    p.wait_viewers(1);
     let blocks: Vec<Vec<u8>> = (0..5).map(|_| random_bytes(10_000)).collect();
     let mut stdin = p.child.stdin.take().unwrap();
     for b in &blocks {

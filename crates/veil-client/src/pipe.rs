@@ -104,26 +104,18 @@ impl ThreadWriter {
     /// The thread stopped taking writes: it failed (or panicked).
     fn broken(&mut self) -> std::io::Error {
         self.tx = None;
-        if self.outcome.is_none()
-            && let Some(mut d) = self.done.take()
-        {
+        if let Some(mut d) = self.done.take() {
             // Not reported yet: it is on its way out; the pipe is closed either way.
-            let r = match d.try_recv() {
-                Ok(r) => r,
-                Err(_) => Err(closed()),
-            };
-            self.outcome = Some(r);
+            self.outcome = Some(d.try_recv().unwrap_or_else(|_| Err(closed())));
         }
-        match self.outcome.take() {
-            Some(Err(e)) => {
-                self.outcome = Some(Err(closed()));
-                e
-            }
-            _ => {
-                self.outcome = Some(Err(closed()));
-                closed()
-            }
-        }
+        self.report().err().unwrap_or_else(closed)
+    }
+
+    /// The thread's outcome: an error is reported once in full, then as `BrokenPipe`.
+    fn report(&mut self) -> std::io::Result<()> {
+        let r = self.outcome.take().unwrap_or(Ok(()));
+        self.outcome = Some(if r.is_ok() { Ok(()) } else { Err(closed()) });
+        r
     }
 }
 
@@ -152,16 +144,7 @@ impl AsyncWrite for ThreadWriter {
             // A thread that panicked lost output: that is an error too.
             self.outcome = Some(r.unwrap_or_else(|_| Err(closed())));
         }
-        match self.outcome.take() {
-            Some(Err(e)) => {
-                self.outcome = Some(Err(closed()));
-                Poll::Ready(Err(e))
-            }
-            Some(Ok(())) | None => {
-                self.outcome = Some(Ok(()));
-                Poll::Ready(Ok(()))
-            }
-        }
+        Poll::Ready(self.report())
     }
 }
 

@@ -318,8 +318,9 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
     Ok(ReceiveOutcome { manifest, written, text })
 }
 
-/// Fetch data, retrying while the relay says the sender has not uploaded it yet.
-async fn fetch(relay: &Relay, req: &Request, wait: Duration) -> Result<bytes::Bytes> {
+/// Fetch data, retrying while the relay says the sender has not uploaded it yet (on
+/// `Timeout`, until `wait` has passed).
+pub(crate) async fn fetch(relay: &Relay, req: &Request, wait: Duration) -> Result<bytes::Bytes> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         match relay.request(req, None).await? {

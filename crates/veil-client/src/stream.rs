@@ -478,14 +478,15 @@ async fn fetch_segment(relay: &Relay, tid: &TransferId, download: &[u8; 32], ind
     let req = Request::GetChunk { tid: tid.0, download: *download, index, wait_secs: SEGMENT_WAIT.as_secs() as u32 };
     let give_up = tokio::time::Instant::now() + RECORDING_SILENCE;
     loop {
-        match relay.request(&req, None).await? {
-            (Response::Data { .. }, Some(b)) => return Ok(b),
-            (Response::Error(e), _) if e.code == ErrorCode::NotFound => {
+        // One wait of the relay's per request; the loop decides whether to wait again.
+        match crate::receive::fetch(relay, &req, Duration::ZERO).await {
+            Ok(b) => return Ok(b),
+            Err(ClientError::Relay(e)) if e.code == ErrorCode::NotFound => {
                 return Err(ClientError::PeerGone(format!(
                     "the recording has no segment {index}: the stream was cut (or the recording expired)"
                 )));
             }
-            (Response::Error(e), _) if e.code == ErrorCode::Timeout => {
+            Err(ClientError::Relay(e)) if e.code == ErrorCode::Timeout => {
                 let open = recording(relay, tid, download).await?.is_some_and(|st| st.complete.is_none());
                 if !open || tokio::time::Instant::now() >= give_up {
                     return Err(ClientError::PeerGone(format!(
@@ -493,8 +494,7 @@ async fn fetch_segment(relay: &Relay, tid: &TransferId, download: &[u8; 32], ind
                     )));
                 }
             }
-            (Response::Error(e), _) => return Err(ClientError::Relay(e)),
-            _ => return Err(ClientError::Protocol("unexpected answer".into())),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -542,41 +542,37 @@ async fn follow<W: AsyncWrite + Unpin>(
     let download = *caps.download.expose();
     let mut recorded = false;
     if from_start {
-        if recording(&relay, &tid, &download).await?.is_none() {
+        let mut status = recording(&relay, &tid, &download).await?;
+        if status.is_none() {
             events(Event::Warning {
                 message: "this stream is not recorded: watching it live from the next segment".into(),
             });
-        } else {
+        }
+        // Replay what is stored until we catch up with the live edge (or, once the
+        // recording is complete, to its end).
+        while let Some(st) = status {
             recorded = true;
-            p.next = Some(0);
-            // Replay what is stored until we catch up with the live edge.
-            loop {
-                let Some(st) = recording(&relay, &tid, &download).await? else {
-                    return Err(ClientError::PeerGone("the recording expired while replaying it".into()));
-                };
-                let next = p.next.unwrap_or(0);
-                let upto = st.chunks.iter().find(|(a, b)| *a <= next && next < *b).map_or(next, |r| r.1);
-                if upto > next {
-                    p.fill(&relay, &download, upto).await?;
-                    if p.finished_cleanly() {
-                        return Ok(p.total);
-                    }
-                    continue;
-                }
-                if let Some(count) = st.complete {
-                    // Complete: every segment below `count` is there, or the store lost one.
-                    if next < count {
-                        p.fill(&relay, &download, count).await?;
-                    }
-                    if p.finished_cleanly() {
-                        return Ok(p.total);
-                    }
-                    return Err(ClientError::PeerGone(
-                        "the recording ends without the stream's authenticated end: the stream was cut".into(),
-                    ));
-                }
+            let next = *p.next.get_or_insert(0);
+            let stored = st.chunks.iter().find(|(a, b)| *a <= next && next < *b).map_or(next, |r| r.1);
+            // Complete: every segment below the count is there, or the store lost one.
+            let end = st.complete.unwrap_or(stored);
+            p.fill(&relay, &download, end).await?;
+            if p.finished_cleanly() {
+                return Ok(p.total);
+            }
+            if st.complete.is_some() {
+                return Err(ClientError::PeerGone(
+                    "the recording ends without the stream's authenticated end: the stream was cut".into(),
+                ));
+            }
+            if end == next {
                 break;
             }
+            status = Some(
+                recording(&relay, &tid, &download)
+                    .await?
+                    .ok_or_else(|| ClientError::PeerGone("the recording expired while replaying it".into()))?,
+            );
         }
     }
     let live = match relay.open_request(&Request::StreamWatch { tid: tid.0, download }).await {
