@@ -11,7 +11,6 @@ use veil_client::receive::Consent;
 use veil_client::{ClientError, Contacts, Home, ReceiveFrom, ReceiveOptions, Relay};
 use veil_format::escape_text;
 use veil_format::identity::{Identity, fingerprint_of};
-use veil_format::manifest::EntryKind;
 
 async fn connect(home: &Home, relay: Option<String>) -> Result<(Identity, Arc<Relay>)> {
     let Some(id) = identity::load(home)? else {
@@ -34,11 +33,9 @@ fn age(created: u64) -> String {
 }
 
 fn summary(p: &Pending, contacts: &Contacts) -> (String, usize, u64, Vec<String>) {
-    let m = &p.manifest.manifest;
-    let status = contacts.classify(&p.sender, p.manifest.sender_name.as_deref());
+    let status = contacts.classify(&p.sender, p.sender_name.as_deref());
     let from = sender_label(&status, &fingerprint_of(&p.sender));
-    let files = m.entries.iter().filter(|e| e.kind == EntryKind::File).count();
-    (from, files, m.total_size, m.entries.iter().map(|e| escape_text(&e.path)).collect())
+    (from, p.files, p.bytes, p.names.iter().map(|n| escape_text(n)).collect())
 }
 
 /// `veil inbox`.
@@ -64,11 +61,11 @@ pub async fn list(home: &Home, relay: Option<String>, json: bool) -> Result<()> 
                     writeln!(so, "{v}")?;
                 } else {
                     writeln!(so, "{}  from {from}: {files} file(s), {}", age(it.created), ui::human_bytes(bytes))?;
-                    for n in names.iter().take(10) {
+                    for n in &names {
                         writeln!(so, "    {n}")?;
                     }
-                    if names.len() > 10 {
-                        writeln!(so, "    ... and {} more", names.len() - 10)?;
+                    if p.more_names > 0 {
+                        writeln!(so, "    ... and {} more", p.more_names)?;
                     }
                 }
             }

@@ -21,26 +21,33 @@ use veil_format::escape_text;
 use veil_format::identity::Identity;
 
 /// veil: end-to-end encrypted file transfer through a blind relay.
-#[derive(Parser, Debug)]
+///
+/// Codes, tickets, passwords and `--text` given as arguments show in `ps` and in your
+/// shell history. Each can also come from standard input (`-`), from an environment
+/// variable (VEIL_CODE, VEIL_TICKET, VEIL_PASSWORD, VEIL_TEXT) or from a prompt.
+// No Debug: the parsed arguments hold codes, tickets and text.
+#[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum Cmd {
     /// Send files, folders, text or stdin (`-`).
     Send {
         /// Files or folders; `-` reads standard input.
         paths: Vec<PathBuf>,
-        /// Send this text instead of files.
+        /// Send this text instead of files (`-`: read it from standard input; VEIL_TEXT
+        /// also works and stays out of `ps`).
         #[arg(long, conflicts_with = "paths")]
         text: Option<String>,
         /// Relay address `host:port[#sha256]` (default: VEIL_RELAY, config, 127.0.0.1:4433).
         #[arg(long)]
         relay: Option<String>,
-        /// Use this code (`<number>-<word>-<word>`) instead of a generated one.
+        /// Use this code (`<number>-<word>-<word>`) instead of a generated one (`-`: read
+        /// it from standard input; VEIL_CODE also works and stays out of `ps`).
         #[arg(long, conflicts_with = "link")]
         code: Option<String>,
         /// Make a ticket for a receiver who comes later, instead of a code.
@@ -65,7 +72,9 @@ enum Cmd {
     },
     /// Receive with a code or a ticket; without one, everything waiting in your inbox.
     Receive {
-        /// The code or ticket from the sender (omit to fetch your inbox).
+        /// The code or ticket from the sender. `-` reads it from standard input; without
+        /// it, VEIL_CODE or VEIL_TICKET, else a prompt on a terminal (an empty answer, or
+        /// no terminal, fetches your inbox). Only the argument shows in `ps`.
         code: Option<String>,
         /// Relay address.
         #[arg(long)]
@@ -127,8 +136,9 @@ enum Cmd {
     },
     /// Watch a live stream; the plaintext goes to standard output.
     Watch {
-        /// The code from the publisher, or the ticket of a recorded stream.
-        code: String,
+        /// The code from the publisher, or the ticket of a recorded stream (`-`: read it
+        /// from standard input; without it, VEIL_CODE or VEIL_TICKET, else a prompt).
+        code: Option<String>,
         /// Replay a recorded stream from its beginning, then follow it live.
         #[arg(long)]
         from_start: bool,
@@ -143,7 +153,7 @@ enum Cmd {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum IdentityCmd {
     /// Create (or re-derive on a new device) your identity.
     New {
@@ -177,7 +187,7 @@ enum IdentityCmd {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum ContactsCmd {
     /// Add a contact.
     Add {
@@ -242,6 +252,22 @@ async fn run(cli: Cli) -> Result<()> {
     let home = Home::from_env();
     match cli.cmd {
         Cmd::Send { paths, text, relay, code, link, password, to, expire, max_downloads, json } => {
+            let from_stdin = [text.as_deref(), code.as_deref()].iter().filter(|v| **v == Some("-")).count()
+                + paths.iter().filter(|p| p.as_os_str() == "-").count();
+            if from_stdin > 1 {
+                return Err(
+                    ClientError::Usage("only one of the data, --text and --code can come from `-`".into()).into()
+                );
+            }
+            let text = match text {
+                Some(t) => Some(arg_or_stdin(t, "text")?),
+                None => env_secret("VEIL_TEXT").filter(|_| paths.is_empty()),
+            };
+            let code = match code {
+                Some(c) => Some(arg_or_stdin(c, "code")?),
+                None if !link && to.is_none() => env_secret("VEIL_CODE"),
+                None => None,
+            };
             let input = match (text, paths.as_slice()) {
                 (Some(t), _) => SendInput::Text(t),
                 (None, [p]) if p.as_os_str() == "-" => SendInput::Stdin,
@@ -299,7 +325,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let refused_key = Arc::new(AtomicBool::new(false));
             let consent = consent(yes, interactive, accept_changed_key, refused_key.clone());
-            let Some(code) = code else {
+            let Some(code) = code_input(code, "Code or ticket (Enter for your inbox): ")? else {
                 return inbox::receive_all(&home, relay, out, overwrite, json, consent, refused_key).await;
             };
             let from = if veil_format::ticket::is_ticket(&code) {
@@ -355,6 +381,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Watch { code, from_start, relay } => {
+            let Some(code) = code_input(code, "Code or ticket: ")? else {
+                return Err(ClientError::Usage("give the stream's code or ticket (or `-`, VEIL_CODE)".into()).into());
+            };
             let ticket = if veil_format::ticket::is_ticket(&code) {
                 let (t, pw) = decode_ticket(&code)?;
                 Some((t.transfer_id(), t.key(pw.as_deref())?))
@@ -520,6 +549,46 @@ fn ask(prompt: &str) -> bool {
         return false;
     }
     matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+}
+
+/// A non-empty environment variable.
+fn env_secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// An argument that may be `-`: then one line (without its line end) from standard
+/// input, for `what`.
+fn arg_or_stdin(value: String, what: &str) -> Result<String> {
+    if value != "-" {
+        return Ok(value);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).with_context(|| format!("reading the {what} from standard input"))?;
+    let line = line.trim_end_matches(['\n', '\r']).to_string();
+    if line.trim().is_empty() {
+        return Err(ClientError::Usage(format!("no {what} on standard input")).into());
+    }
+    Ok(line)
+}
+
+/// A code or ticket: the argument (`-` reads standard input), else VEIL_CODE or
+/// VEIL_TICKET, else asked on a terminal. None: nothing given (an empty answer).
+fn code_input(arg: Option<String>, prompt: &str) -> Result<Option<String>> {
+    if let Some(a) = arg {
+        return Ok(Some(arg_or_stdin(a, "code or ticket")?));
+    }
+    if let Some(v) = env_secret("VEIL_CODE").or_else(|| env_secret("VEIL_TICKET")) {
+        return Ok(Some(v));
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Ok(None);
+    }
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the code")?;
+    let line = line.trim();
+    Ok((!line.is_empty()).then(|| line.to_string()))
 }
 
 fn read_secret(env: &str, prompt: &str) -> Result<String> {

@@ -42,11 +42,13 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
     };
     match e {
         Event::Code { code } => {
+            let code = code.expose();
             say(format!("Code: {code}"));
             let cmd = if role == "stream" { "watch" } else { "receive" };
             say(format!("On the other machine run:\n\n    veil {cmd} {code}\n"));
         }
         Event::Ticket { ticket } => {
+            let ticket = ticket.expose();
             say(format!("Ticket: {ticket}"));
             if role == "stream" {
                 say(format!("Replay the recording (until it expires) with:\n\n    veil watch --from-start {ticket}\n"));

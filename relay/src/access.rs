@@ -20,6 +20,10 @@ pub struct ConnCtx {
     pub ip: IpAddr,
     nonce: Mutex<Option<[u8; 32]>>,
     identity: Mutex<Option<IdentityKey>>,
+    /// TLS exporter value of this connection (bound into the authentication message).
+    exporter: [u8; veil_wire::AUTH_EXPORTER_LEN],
+    /// Mailboxes open on this connection.
+    pub(crate) mailboxes: std::sync::atomic::AtomicUsize,
 }
 
 fn lock_err() -> WireError {
@@ -27,9 +31,16 @@ fn lock_err() -> WireError {
 }
 
 impl ConnCtx {
-    /// A fresh, unauthenticated connection.
-    pub fn new(ip: IpAddr) -> Self {
-        ConnCtx { ip, nonce: Mutex::new(None), identity: Mutex::new(None) }
+    /// A fresh, unauthenticated connection whose TLS session exported `exporter`
+    /// ([`veil_wire::AUTH_EXPORTER_LABEL`]).
+    pub fn new(ip: IpAddr, exporter: [u8; veil_wire::AUTH_EXPORTER_LEN]) -> Self {
+        ConnCtx {
+            ip,
+            nonce: Mutex::new(None),
+            identity: Mutex::new(None),
+            exporter,
+            mailboxes: std::sync::atomic::AtomicUsize::new(0),
+        }
     }
 
     /// The identity this connection proved, if any.
@@ -57,7 +68,7 @@ impl ConnCtx {
         let forbidden = || WireError::new(ErrorCode::Forbidden, "identity authentication failed (bad signature)");
         let vk = ed25519_dalek::VerifyingKey::from_bytes(ed25519).map_err(|_| forbidden())?;
         let sig = ed25519_dalek::Signature::from_bytes(signature);
-        vk.verify_strict(&auth_message(&nonce), &sig).map_err(|_| forbidden())?;
+        vk.verify_strict(&auth_message(&nonce, &self.exporter), &sig).map_err(|_| forbidden())?;
         *self.identity.lock().map_err(|_| lock_err())? = Some(*ed25519);
         Ok(())
     }
@@ -224,7 +235,7 @@ impl Access {
 
     /// May this connection upload (create transfers, publish streams, fill inboxes)?
     pub fn check_upload(&self, ctx: &ConnCtx) -> Result<(), WireError> {
-        let Some(allow) = &self.allow else { return Ok(()) };
+        let Some(allow) = &self.allow else { return self.check_anonymous(ctx) };
         let mut a = allow.lock().map_err(|_| lock_err())?;
         a.refresh();
         match ctx.identity() {
@@ -237,13 +248,29 @@ impl Access {
                 ))
             }
             None => {
-                self.metrics.reject("not_on_allow_list");
+                // Ask for an identity: a client proves one only where a relay needs it.
+                self.metrics.reject("auth_required");
                 Err(WireError::new(
-                    ErrorCode::Forbidden,
+                    ErrorCode::AuthRequired,
                     format!("{NOT_ALLOWED}; this connection has no identity (create one with `veil identity new`)"),
                 ))
             }
         }
+    }
+
+    /// Without an allow-list, anyone may upload, but per-identity quotas mean something
+    /// only if anonymous uploads cannot bypass them: with such quotas and no limit for
+    /// anonymous uploads, an identity is required.
+    fn check_anonymous(&self, ctx: &ConnCtx) -> Result<(), WireError> {
+        let per_identity = self.cfg.quota_bytes.is_some() || self.cfg.quota_transfers_per_hour.is_some();
+        if ctx.identity().is_none() && per_identity && self.cfg.anon_transfers_per_hour.is_none() {
+            self.metrics.reject("auth_required");
+            return Err(WireError::new(
+                ErrorCode::AuthRequired,
+                "this relay counts uploads per identity and takes no anonymous uploads; this connection has no identity (create one with `veil identity new`)",
+            ));
+        }
+        Ok(())
     }
 
     /// May this connection start a new transfer or stream of about `size` bytes?
@@ -357,6 +384,8 @@ mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
 
+    const X: [u8; 32] = [0x5e; 32];
+
     #[test]
     fn parses_the_format_vector_identity() {
         // crates/veil-format/vectors/identity.json, "insecure test parameters, other handle".
@@ -372,14 +401,14 @@ mod tests {
 
     #[test]
     fn authentication_needs_a_fresh_nonce_and_a_good_signature() {
-        let ctx = ConnCtx::new(IpAddr::from([127, 0, 0, 1]));
+        let ctx = ConnCtx::new(IpAddr::from([127, 0, 0, 1]), X);
         let sk = SigningKey::from_bytes(&[7; 32]);
         let pk = sk.verifying_key().to_bytes();
         // No challenge yet.
         assert_eq!(ctx.authenticate(&pk, &[0; 64]).unwrap_err().code, ErrorCode::BadRequest);
         // Wrong signature, and the nonce is spent by the attempt.
         let n = ctx.challenge().unwrap();
-        let good = sk.sign(&auth_message(&n)).to_bytes();
+        let good = sk.sign(&auth_message(&n, &X)).to_bytes();
         assert_eq!(ctx.authenticate(&pk, &[1; 64]).unwrap_err().code, ErrorCode::Forbidden);
         assert_eq!(ctx.authenticate(&pk, &good).unwrap_err().code, ErrorCode::BadRequest);
         assert_eq!(ctx.identity(), None);
@@ -388,7 +417,13 @@ mod tests {
         assert_eq!(ctx.authenticate(&pk, &good).unwrap_err().code, ErrorCode::Forbidden);
         let n3 = ctx.challenge().unwrap();
         assert_ne!(n2, n3);
-        ctx.authenticate(&pk, &sk.sign(&auth_message(&n3)).to_bytes()).unwrap();
+        // A signature for the same nonce on another TLS session (a relayed challenge) fails.
+        assert_eq!(
+            ctx.authenticate(&pk, &sk.sign(&auth_message(&n3, &[0x11; 32])).to_bytes()).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
+        let n3 = ctx.challenge().unwrap();
+        ctx.authenticate(&pk, &sk.sign(&auth_message(&n3, &X)).to_bytes()).unwrap();
         assert_eq!(ctx.identity(), Some(pk));
     }
 
@@ -402,15 +437,15 @@ mod tests {
             ..Default::default()
         };
         let a = Access::new(cfg, m).unwrap();
-        let anon = ConnCtx::new(IpAddr::from([10, 0, 0, 1]));
+        let anon = ConnCtx::new(IpAddr::from([10, 0, 0, 1]), X);
         a.check_new(&anon, None).unwrap();
         a.record_new(&anon, Some([1; 16]));
         assert_eq!(a.check_new(&anon, None).unwrap_err().code, ErrorCode::LimitExceeded);
 
-        let me = ConnCtx::new(IpAddr::from([10, 0, 0, 1]));
+        let me = ConnCtx::new(IpAddr::from([10, 0, 0, 1]), X);
         let sk = SigningKey::from_bytes(&[9; 32]);
         let n = me.challenge().unwrap();
-        me.authenticate(&sk.verifying_key().to_bytes(), &sk.sign(&auth_message(&n)).to_bytes()).unwrap();
+        me.authenticate(&sk.verifying_key().to_bytes(), &sk.sign(&auth_message(&n, &X)).to_bytes()).unwrap();
         a.check_new(&me, Some(60)).unwrap();
         a.record_new(&me, Some([2; 16]));
         a.charge(&me, &[2; 16], 60).unwrap();

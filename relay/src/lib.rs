@@ -98,6 +98,58 @@ pub struct Shared {
     conns: Mutex<(usize, HashMap<IpAddr, usize>)>,
     max_conns: usize,
     max_conns_per_ip: usize,
+    mailboxes_per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Most mailboxes one connection may hold open at once (a key exchange needs one).
+pub const MAX_MAILBOXES_PER_CONN: usize = 4;
+/// Most mailboxes the connections of one IP address may hold open at once.
+pub const MAX_MAILBOXES_PER_IP: usize = 32;
+
+/// An open mailbox counted against its connection's and address's limits; released on
+/// drop.
+#[derive(Debug)]
+pub(crate) struct MailboxSlot {
+    shared: Arc<Shared>,
+    ctx: Arc<access::ConnCtx>,
+}
+
+impl MailboxSlot {
+    pub(crate) fn take(shared: &Arc<Shared>, ctx: &Arc<access::ConnCtx>) -> Result<MailboxSlot, veil_wire::WireError> {
+        use std::sync::atomic::Ordering;
+        let refuse = |what: &str| {
+            shared.metrics.reject("too_many_mailboxes");
+            veil_wire::WireError::new(
+                veil_wire::ErrorCode::LimitExceeded,
+                format!("too many open mailboxes {what}; finish a key exchange first"),
+            )
+        };
+        let mut ips = shared.mailboxes_per_ip.lock().map_err(|_| refuse("(lock)"))?;
+        let per_ip = ips.entry(ctx.ip).or_insert(0);
+        if *per_ip >= MAX_MAILBOXES_PER_IP {
+            return Err(refuse("from this address"));
+        }
+        if ctx.mailboxes.fetch_add(1, Ordering::Relaxed) >= MAX_MAILBOXES_PER_CONN {
+            ctx.mailboxes.fetch_sub(1, Ordering::Relaxed);
+            return Err(refuse("on this connection"));
+        }
+        *per_ip += 1;
+        Ok(MailboxSlot { shared: shared.clone(), ctx: ctx.clone() })
+    }
+}
+
+impl Drop for MailboxSlot {
+    fn drop(&mut self) {
+        self.ctx.mailboxes.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut ips) = self.shared.mailboxes_per_ip.lock()
+            && let Some(n) = ips.get_mut(&self.ctx.ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                ips.remove(&self.ctx.ip);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -149,8 +201,7 @@ impl Server {
         };
         let fingerprint = tls.fingerprint();
         store.check().await.with_context(|| format!("the {} store is not usable", store.kind()))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut rustls_cfg = rustls::ServerConfig::builder_with_provider(provider)
+        let mut rustls_cfg = rustls::ServerConfig::builder_with_provider(veil_quic::provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .context("TLS 1.3 setup")?
             .with_no_client_auth()
@@ -161,9 +212,9 @@ impl Server {
         let quic_crypto = quinn::crypto::rustls::QuicServerConfig::try_from(rustls_cfg).context("QUIC TLS setup")?;
         let mut server_cfg = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
         server_cfg.transport_config(Arc::new(quic::transport(config.idle_timeout)));
-        let socket = quic::udp_socket(config.listen).with_context(|| format!("binding QUIC on {}", config.listen))?;
-        let mut ep_cfg = quinn::EndpointConfig::default();
-        ep_cfg.max_udp_payload_size(quic::MAX_UDP_PAYLOAD).context("QUIC endpoint settings")?;
+        let socket =
+            veil_quic::udp_socket(config.listen).with_context(|| format!("binding QUIC on {}", config.listen))?;
+        let ep_cfg = veil_quic::endpoint_config().context("QUIC endpoint settings")?;
         let endpoint = quinn::Endpoint::new(ep_cfg, Some(server_cfg), socket, Arc::new(quinn::TokioRuntime))
             .context("starting the QUIC endpoint")?;
         let quic_addr = endpoint.local_addr()?;
@@ -187,6 +238,7 @@ impl Server {
             conns: Mutex::new((0, HashMap::new())),
             max_conns: config.max_connections,
             max_conns_per_ip: config.max_connections_per_ip,
+            mailboxes_per_ip: Mutex::new(HashMap::new()),
         });
         let mut tasks = vec![tokio::spawn(quic::accept_loop(shared.clone(), endpoint.clone()))];
 

@@ -2,14 +2,14 @@
 
 use crate::Shared;
 use crate::access::ConnCtx;
+use crate::rendezvous::Ending;
 use bytes::{Bytes, BytesMut};
 use quinn::{RecvStream, SendStream};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use veil_wire::{
-    ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError, encode_frame,
-    frame_len,
+    ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError, frame_len,
 };
 
 /// How long a client may take to send a request frame.
@@ -17,35 +17,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a GetChunk/GetManifest may wait for data.
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 
-/// Largest UDP payload accepted and probed for by MTU discovery.
-pub const MAX_UDP_PAYLOAD: u16 = 4000;
-
-/// Socket and transport settings measured to work well (see FACTS.md): 4 MiB UDP
-/// buffers, large flow-control windows, MTU discovery up to jumbo packets.
-pub fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    let _ = s.set_recv_buffer_size(4 << 20);
-    let _ = s.set_send_buffer_size(4 << 20);
-    s.bind(&addr.into())?;
-    Ok(s.into())
-}
-
-/// Transport tuning shared by relay endpoints.
+/// Transport tuning of relay endpoints (see `veil-quic`).
 pub fn transport(idle: Duration) -> quinn::TransportConfig {
-    let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(256u32.into());
-    t.max_concurrent_uni_streams(0u32.into());
-    t.stream_receive_window((2u32 << 20).into());
-    t.receive_window((8u32 << 20).into());
-    t.send_window(8 << 20);
-    if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
-        t.max_idle_timeout(Some(idle));
-    }
-    let mut mtu = quinn::MtuDiscoveryConfig::default();
-    mtu.upper_bound(MAX_UDP_PAYLOAD);
-    t.mtu_discovery_config(Some(mtu));
-    t
+    veil_quic::server_transport(idle)
 }
 
 /// Accept connections until the endpoint closes.
@@ -92,7 +66,13 @@ impl Drop for ConnPermit {
 }
 
 async fn handle_conn(shared: Arc<Shared>, conn: quinn::Connection) {
-    let ctx = Arc::new(ConnCtx::new(conn.remote_address().ip()));
+    let mut exporter = [0u8; veil_wire::AUTH_EXPORTER_LEN];
+    if conn.export_keying_material(&mut exporter, veil_wire::AUTH_EXPORTER_LABEL, b"").is_err() {
+        tracing::debug!("no TLS exporter for this connection");
+        conn.close(1u32.into(), b"tls exporter");
+        return;
+    }
+    let ctx = Arc::new(ConnCtx::new(conn.remote_address().ip(), exporter));
     loop {
         let (send, recv) = match conn.accept_bi().await {
             Ok(s) => s,
@@ -106,27 +86,17 @@ async fn handle_conn(shared: Arc<Shared>, conn: quinn::Connection) {
 }
 
 async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) -> Result<Option<T>, WireError> {
-    let mut len = [0u8; 4];
-    match recv.read_exact(&mut len).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(_) => return Err(WireError::new(ErrorCode::BadRequest, "stream ended inside a frame")),
-    }
-    let n = frame_len(len).map_err(|e| WireError::new(ErrorCode::TooLarge, e.to_string()))?;
-    let mut body = vec![0u8; n];
-    recv.read_exact(&mut body)
-        .await
-        .map_err(|_| WireError::new(ErrorCode::BadRequest, "stream ended inside a frame"))?;
-    veil_wire::decode_body(&body)
-        .map(Some)
-        .map_err(|e: FrameError| WireError::new(ErrorCode::BadRequest, e.to_string()))
+    veil_quic::read_frame(recv).await.map_err(|e| match e {
+        veil_quic::QuicError::Frame(FrameError::TooLarge(n)) => {
+            WireError::new(ErrorCode::TooLarge, FrameError::TooLarge(n).to_string())
+        }
+        veil_quic::QuicError::Frame(f) => WireError::new(ErrorCode::BadRequest, f.to_string()),
+        _ => WireError::new(ErrorCode::BadRequest, "stream ended inside a frame"),
+    })
 }
 
 async fn write_frame<T: serde::Serialize>(send: &mut SendStream, v: &T) -> bool {
-    match encode_frame(v) {
-        Ok(b) => send.write_all(&b).await.is_ok(),
-        Err(_) => false,
-    }
+    veil_quic::write_frame(send, v).await.is_ok()
 }
 
 async fn read_body(recv: &mut RecvStream, len: u32, limit: u32) -> Result<Bytes, WireError> {
@@ -156,7 +126,19 @@ pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: Sen
         }
     };
     match req {
-        Request::Mailbox { nameplate, side } => return mailbox(shared, send, recv, nameplate, side).await,
+        Request::Mailbox { nameplate, side } => {
+            let slot = match crate::MailboxSlot::take(&shared, &ctx) {
+                Ok(slot) => slot,
+                Err(e) => {
+                    let _ = write_frame(&mut send, &Response::Error(e)).await;
+                    let _ = send.finish();
+                    return;
+                }
+            };
+            mailbox(shared, send, recv, nameplate, side).await;
+            drop(slot);
+            return;
+        }
         Request::StreamPublish { tid, owner, download, max_viewers } => {
             let p = Publish { tid, owner, download, max_viewers, record: None };
             return publish(shared, ctx, send, recv, p).await;
@@ -193,7 +175,7 @@ fn forbid_other_inbox(ctx: &ConnCtx, inbox: &veil_wire::InboxId) -> Result<(), W
             "this inbox belongs to another identity: only its owner can list, fetch or delete it",
         )),
         None => Err(WireError::new(
-            ErrorCode::Forbidden,
+            ErrorCode::AuthRequired,
             "reading an inbox needs the connection to be authenticated as its owner",
         )),
     }
@@ -337,6 +319,8 @@ async fn mailbox(
             }
         }
     });
+    let mut how = Ending::Dropped;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             frame = frames.recv() => match frame.unwrap_or(Ok(None)) {
@@ -352,6 +336,10 @@ async fn mailbox(
                     shared.metrics.reject("key_confirmation_failed");
                     break;
                 }
+                Ok(Some(MailboxMsg::Close)) => {
+                    how = Ending::Closed;
+                    break;
+                }
                 _ => break,
             },
             msg = rx.recv() => match msg {
@@ -363,9 +351,20 @@ async fn mailbox(
                 }
                 None => break,
             },
+            _ = tick.tick() => {
+                if shared.rendezvous.overdue(&member) {
+                    tracing::debug!("key exchange not confirmed in time");
+                    break;
+                }
+            }
         }
     }
     reader.abort();
+    if shared.rendezvous.end(&member, how) {
+        // The one-guess rule: an exchange that did not end in a confirmed delivery.
+        shared.rendezvous.record_burn(member.nameplate).await;
+        let _ = write_frame(&mut send, &MailboxMsg::Burned).await;
+    }
     let _ = send.finish();
     drop(member);
 }
@@ -551,12 +550,11 @@ async fn watch(shared: Arc<Shared>, mut send: SendStream, tid: veil_wire::Transf
     if write_frame(&mut send, &Response::Ok).await {
         while let Some(b) = rx.recv().await {
             shared.streams.made_room(&stream);
-            // The variant index follows the length prefix: 2 = End, 5 = Aborted.
-            let kind = b.get(4).copied();
+            let terminal = StreamFrame::is_terminal_encoded(&b);
             if send.write_chunk(b).await.is_err() {
                 break;
             }
-            if matches!(kind, Some(2) | Some(5)) {
+            if terminal {
                 ended = true;
                 break;
             }

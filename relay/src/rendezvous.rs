@@ -1,6 +1,11 @@
 //! Rendezvous for one-time codes: nameplates and the mailboxes behind them. The relay
 //! only forwards opaque PAKE messages; it enforces that each side of a nameplate is held
-//! by one connection at a time and that a failed key confirmation burns the nameplate.
+//! by one connection at a time, and it enforces the one-guess rule itself: once each
+//! side has posted a PAKE message, any end of the exchange but a confirmed delivery
+//! (a disconnect, a timeout, a close too early, a failed confirmation) burns the
+//! nameplate, whatever the clients do. A confirmed delivery is the receiving side's
+//! `Close` after the sending side posted its second message (key confirmation and the
+//! sealed delivery): the receiver only closes once that authenticated.
 //!
 //! Several relay instances may share one store. A mailbox lives in the memory of the
 //! instance where its nameplate was first opened (PAKE messages stay fast); that
@@ -49,9 +54,13 @@ pub enum Placement {
 }
 
 /// How long a burned nameplate stays refused.
-pub const BURN_MEMORY: Duration = Duration::from_secs(600);
-/// Messages a mailbox side may post before the relay refuses more.
-pub const MAX_MESSAGES_PER_SIDE: usize = 1024;
+pub const BURN_MEMORY: Duration = Duration::from_secs(3600);
+/// Messages a mailbox side may post in one exchange before the relay refuses more.
+pub const MAX_MESSAGES_PER_SIDE: usize = veil_wire::MAX_MAILBOX_MESSAGES;
+/// Once both sides posted, the exchange must reach a confirmed delivery within this.
+pub const EXCHANGE_DEADLINE: Duration = Duration::from_secs(60);
+/// What both sides are told when a nameplate burns.
+pub const BURNED_MESSAGE: &str = "wrong code or interference: the code is burned, use a new one";
 /// Nameplates allocated from 1..=this first; the range grows when it is full.
 pub const SMALL_NAMEPLATES: u32 = 999;
 
@@ -63,8 +72,40 @@ enum Slot {
 
 struct Plate {
     slots: [Slot; 2],
+    /// Messages waiting for side `i` to join.
     pending: [Vec<MailboxMsg>; 2],
+    /// Messages side `i` posted in the current exchange.
     posted: [usize; 2],
+    /// When both sides had posted in the current exchange.
+    started: Option<Instant>,
+}
+
+impl Plate {
+    fn new() -> Plate {
+        Plate { slots: [Slot::Empty, Slot::Empty], pending: [Vec::new(), Vec::new()], posted: [0, 0], started: None }
+    }
+
+    /// Both sides posted a PAKE message: from now on only a confirmed delivery ends the
+    /// exchange without burning the nameplate.
+    fn exchanging(&self) -> bool {
+        self.posted[0] >= 1 && self.posted[1] >= 1
+    }
+
+    /// Forget the exchange (a confirmed delivery; the sender may serve the next receiver).
+    fn reset(&mut self) {
+        self.posted = [0, 0];
+        self.pending = [Vec::new(), Vec::new()];
+        self.started = None;
+    }
+}
+
+/// How a side's part in a mailbox ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The client sent `Close`.
+    Closed,
+    /// Anything else: disconnect, a broken frame, the relay's deadline.
+    Dropped,
 }
 
 fn idx(side: Side) -> usize {
@@ -107,7 +148,8 @@ pub struct Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        self.rdv.leave(self.nameplate, self.side, self.conn);
+        // Normally ended already through `Rendezvous::end`; this catches aborted tasks.
+        self.rdv.leave(self.nameplate, self.side, self.conn, Ending::Dropped);
     }
 }
 
@@ -161,10 +203,7 @@ impl Rendezvous {
                 {
                     if rec.burned && now.saturating_sub(rec.updated) < BURN_MEMORY.as_secs() {
                         self.metrics.reject("nameplate_burned");
-                        return Err(werr(
-                            ErrorCode::Burned,
-                            "this code was burned by a failed attempt; ask for a new code",
-                        ));
+                        return Err(werr(ErrorCode::Burned, BURNED_MESSAGE));
                     }
                     let me = self.store.as_ref().map(|(_, m)| m.instance.clone()).unwrap_or_default();
                     if !rec.burned && rec.owner.instance != me && now.saturating_sub(rec.updated) < PLATE_STALE_SECS {
@@ -251,10 +290,7 @@ impl Rendezvous {
             Some(n) => {
                 if g.burned.contains_key(&n) {
                     self.metrics.reject("nameplate_burned");
-                    return Err(werr(
-                        ErrorCode::Burned,
-                        "this code was burned by a failed attempt; ask for a new code",
-                    ));
+                    return Err(werr(ErrorCode::Burned, BURNED_MESSAGE));
                 }
                 n
             }
@@ -263,11 +299,7 @@ impl Rendezvous {
         g.next_conn += 1;
         let conn = g.next_conn;
         let (tx, rx) = mpsc::unbounded_channel();
-        let plate = g.plates.entry(n).or_insert_with(|| Plate {
-            slots: [Slot::Empty, Slot::Empty],
-            pending: [Vec::new(), Vec::new()],
-            posted: [0, 0],
-        });
+        let plate = g.plates.entry(n).or_insert_with(Plate::new);
         let i = idx(side);
         if matches!(plate.slots[i], Slot::Connected { .. }) {
             self.metrics.reject("nameplate_in_use");
@@ -293,9 +325,15 @@ impl Rendezvous {
         let mut g = self.inner.lock().map_err(|_| werr(ErrorCode::Internal, "lock"))?;
         let plate = g.plates.get_mut(&m.nameplate).ok_or_else(|| werr(ErrorCode::NotFound, "mailbox closed"))?;
         let i = idx(m.side);
+        if !matches!(plate.slots[i], Slot::Connected { conn, .. } if conn == m.conn) {
+            return Err(werr(ErrorCode::NotFound, "mailbox closed"));
+        }
         plate.posted[i] += 1;
         if plate.posted[i] > MAX_MESSAGES_PER_SIDE {
             return Err(werr(ErrorCode::LimitExceeded, "too many mailbox messages"));
+        }
+        if plate.started.is_none() && plate.exchanging() {
+            plate.started = Some(Instant::now());
         }
         match &plate.slots[1 - i] {
             Slot::Connected { tx, .. } => {
@@ -306,37 +344,83 @@ impl Rendezvous {
         Ok(())
     }
 
-    /// Burn the nameplate: tell the other side, refuse it for a while.
+    /// Burn the nameplate: tell whoever is connected, refuse it for [`BURN_MEMORY`].
     pub fn burn(&self, m: &Membership) {
         let Ok(mut g) = self.inner.lock() else { return };
-        if let Some(plate) = g.plates.remove(&m.nameplate) {
+        Self::burn_locked(&mut g, m.nameplate);
+        self.metrics.nameplates.set(g.plates.len() as i64);
+    }
+
+    fn burn_locked(g: &mut Inner, n: u32) {
+        if let Some(plate) = g.plates.remove(&n) {
             for s in &plate.slots {
                 if let Slot::Connected { tx, .. } = s {
                     let _ = tx.send(MailboxMsg::Burned);
                 }
             }
         }
-        g.burned.insert(m.nameplate, Instant::now());
-        self.metrics.nameplates.set(g.plates.len() as i64);
+        g.burned.insert(n, Instant::now());
     }
 
-    fn leave(&self, n: u32, side: Side, conn: u64) {
-        let Ok(mut g) = self.inner.lock() else { return };
-        let mut remove = false;
-        if let Some(plate) = g.plates.get_mut(&n) {
-            let i = idx(side);
-            if matches!(plate.slots[i], Slot::Connected { conn: c, .. } if c == conn) {
-                plate.slots[i] = Slot::Left;
-                if let Slot::Connected { tx, .. } = &plate.slots[1 - i] {
-                    let _ = tx.send(MailboxMsg::PeerGone);
-                }
-            }
-            remove = !plate.slots.iter().any(|s| matches!(s, Slot::Connected { .. }));
+    /// Whether the exchange on `m`'s nameplate ran past [`EXCHANGE_DEADLINE`] without a
+    /// confirmed delivery (the caller then ends it, which burns the nameplate).
+    pub fn overdue(&self, m: &Membership) -> bool {
+        let Ok(g) = self.inner.lock() else { return false };
+        g.plates.get(&m.nameplate).and_then(|p| p.started).is_some_and(|t| t.elapsed() > EXCHANGE_DEADLINE)
+    }
+
+    /// `m`'s side is done with the mailbox. Returns true if that burned the nameplate
+    /// (the caller records the burn in the shared store).
+    pub fn end(&self, m: &Membership, how: Ending) -> bool {
+        self.leave(m.nameplate, m.side, m.conn, how)
+    }
+
+    fn leave(&self, n: u32, side: Side, conn: u64, how: Ending) -> bool {
+        let Ok(mut g) = self.inner.lock() else { return false };
+        let i = idx(side);
+        let Some(plate) = g.plates.get_mut(&n) else { return false };
+        if !matches!(plate.slots[i], Slot::Connected { conn: c, .. } if c == conn) {
+            return false;
         }
-        if remove {
+        let delivered = plate.posted[idx(Side::Sender)] >= 2;
+        let burn = if !plate.exchanging() {
+            // No exchange yet: whatever this side queued is stale for the next one.
+            plate.pending[1 - i].clear();
+            plate.posted[i] = 0;
+            false
+        } else {
+            match (side, how) {
+                // The receiver authenticated the delivery: the exchange is over.
+                (Side::Receiver, Ending::Closed) if delivered => {
+                    plate.reset();
+                    false
+                }
+                // The sender's part is done; the receiver's close or drop decides.
+                (Side::Sender, Ending::Closed) if delivered => false,
+                _ => true,
+            }
+        };
+        if burn {
+            Self::burn_locked(&mut g, n);
+            self.metrics.reject("exchange_not_confirmed");
+            self.metrics.nameplates.set(g.plates.len() as i64);
+            return true;
+        }
+        let Some(plate) = g.plates.get_mut(&n) else { return false };
+        plate.slots[i] = Slot::Left;
+        // A sender done after its delivery is no news to the receiver, which is reading it.
+        let sender_done = side == Side::Sender && how == Ending::Closed && plate.exchanging();
+        if let Slot::Connected { tx, .. } = &plate.slots[1 - i]
+            && !sender_done
+        {
+            let _ = tx.send(MailboxMsg::PeerGone);
+        }
+        let waiting_for_receiver = plate.exchanging();
+        if !waiting_for_receiver && !plate.slots.iter().any(|s| matches!(s, Slot::Connected { .. })) {
             g.plates.remove(&n);
             g.released.push(n);
         }
         self.metrics.nameplates.set(g.plates.len() as i64);
+        false
     }
 }

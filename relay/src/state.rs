@@ -81,6 +81,8 @@ struct Live {
     notify: Notify,
     bytes: AtomicU64,
     downloads: AtomicU32,
+    /// Seen complete (a complete transfer never becomes incomplete again).
+    complete: std::sync::atomic::AtomicBool,
 }
 
 /// All transfers.
@@ -178,6 +180,7 @@ impl Transfers {
             notify: Notify::new(),
             bytes: AtomicU64::new(0),
             downloads: AtomicU32::new(downloads),
+            complete: std::sync::atomic::AtomicBool::new(false),
         });
         let mut map = self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?;
         Ok(map.entry(*tid).or_insert(l).clone())
@@ -273,10 +276,48 @@ impl Transfers {
         Ok(true)
     }
 
-    /// Check the owner capability of a live transfer (before reading an upload body).
+    /// Check the owner capability of a live transfer and that it can still be written
+    /// (before reading an upload body).
     pub async fn check_owner(&self, tid: &TransferId, owner: &[u8; 32]) -> Result<(), WireError> {
         let l = self.live(tid).await?;
-        check_cap(&l.meta.owner, owner, "owner")
+        check_cap(&l.meta.owner, owner, "owner")?;
+        self.check_writable(&l, tid).await
+    }
+
+    /// Refuse writes to a complete transfer: it is immutable.
+    async fn check_writable(&self, l: &Live, tid: &TransferId) -> Result<(), WireError> {
+        if self.is_complete(l, tid).await? {
+            self.metrics.reject("write_after_complete");
+            return Err(err(ErrorCode::Completed, "this transfer is complete: nothing in it can change any more"));
+        }
+        Ok(())
+    }
+
+    async fn is_complete(&self, l: &Live, tid: &TransferId) -> Result<bool, WireError> {
+        if l.complete.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        // Another instance sharing the store may have completed it.
+        let done = self.store.head(&key(tid, "complete")).await.map_err(storage)?.is_some();
+        if done {
+            l.complete.store(true, Ordering::Relaxed);
+        }
+        Ok(done)
+    }
+
+    /// Store `body` under `k` unless something is already there: the same bytes again
+    /// (a retried request) are fine, anything else is refused. Returns whether it wrote.
+    async fn put_once(&self, k: &str, body: Bytes, what: &str) -> Result<bool, WireError> {
+        if self.store.put_new(k, body.clone()).await.map_err(storage)? {
+            return Ok(true);
+        }
+        match self.store.get(k).await.map_err(storage)? {
+            Some(existing) if existing == body => Ok(false),
+            _ => {
+                self.metrics.reject("rewrite");
+                Err(err(ErrorCode::Conflict, format!("{what} is already stored and cannot be replaced")))
+            }
+        }
     }
 
     /// Store chunk `index` (durable before this returns).
@@ -292,7 +333,8 @@ impl Transfers {
         }
         let l = self.live(tid).await?;
         check_cap(&l.meta.owner, owner, "owner")?;
-        self.store_chunk(&l, tid, index, body, "transfer exceeds").await
+        self.check_writable(&l, tid).await?;
+        self.store_chunk(&l, tid, index, body, "transfer exceeds", true).await
     }
 
     /// Store chunk `index` of a live transfer within its size limit (`what` opens the
@@ -304,6 +346,7 @@ impl Transfers {
         index: u64,
         body: Bytes,
         what: &str,
+        once: bool,
     ) -> Result<(), WireError> {
         let total = l.bytes.fetch_add(body.len() as u64, Ordering::Relaxed) + body.len() as u64;
         if total > self.limits.max_transfer_bytes {
@@ -315,7 +358,16 @@ impl Transfers {
         }
         let len = body.len() as u64;
         let t = std::time::Instant::now();
-        self.store.put(&chunk_key(tid, index), body).await.map_err(storage)?;
+        if once {
+            let wrote = self.put_once(&chunk_key(tid, index), body, &format!("chunk {index}")).await;
+            if !matches!(wrote, Ok(true)) {
+                // A retry of what is stored, or a refused rewrite: count its bytes once.
+                l.bytes.fetch_sub(len, Ordering::Relaxed);
+                return wrote.map(|_| ());
+            }
+        } else {
+            self.store.put(&chunk_key(tid, index), body).await.map_err(storage)?;
+        }
         self.metrics.chunk_latency.observe(t.elapsed().as_secs_f64());
         self.metrics.bytes_in.inc_by(len);
         l.notify.notify_waiters();
@@ -326,9 +378,12 @@ impl Transfers {
     pub async fn put_manifest(&self, tid: &TransferId, owner: &[u8; 32], body: Bytes) -> Result<(), WireError> {
         let l = self.live(tid).await?;
         check_cap(&l.meta.owner, owner, "owner")?;
-        self.metrics.bytes_in.inc_by(body.len() as u64);
-        self.store.put(&key(tid, "manifest"), body).await.map_err(storage)?;
-        l.notify.notify_waiters();
+        self.check_writable(&l, tid).await?;
+        let len = body.len() as u64;
+        if self.put_once(&key(tid, "manifest"), body, "the manifest").await? {
+            self.metrics.bytes_in.inc_by(len);
+            l.notify.notify_waiters();
+        }
         Ok(())
     }
 
@@ -340,7 +395,7 @@ impl Transfers {
             return Err(err(ErrorCode::BadRequest, "segment index out of range"));
         }
         let l = self.live(tid).await?;
-        self.store_chunk(&l, tid, index, body, "the recording reached").await
+        self.store_chunk(&l, tid, index, body, "the recording reached", false).await
     }
 
     /// Push a recording's expiry to `expire_secs` from now (a recording is kept for its
@@ -376,6 +431,7 @@ impl Transfers {
     /// Write `complete` (the chunk count), free the upload slot, wake waiting readers.
     async fn mark_complete(&self, l: &Live, tid: &TransferId, count: u64) -> Result<(), WireError> {
         self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
+        l.complete.store(true, Ordering::Relaxed);
         self.release_upload(tid);
         l.notify.notify_waiters();
         Ok(())
@@ -393,6 +449,13 @@ impl Transfers {
     pub async fn complete(&self, tid: &TransferId, owner: &[u8; 32], count: u64) -> Result<(), WireError> {
         let l = self.live(tid).await?;
         check_cap(&l.meta.owner, owner, "owner")?;
+        if let Some(done) = self.completed(tid).await? {
+            if done == count {
+                // A retried Complete.
+                return Ok(());
+            }
+            return Err(err(ErrorCode::Completed, format!("this transfer is already complete with {done} chunks")));
+        }
         let have = self.chunk_indices(tid).await?;
         // `have` is sorted and unique: count what lies below `count` without walking a
         // client-chosen range.

@@ -3,60 +3,22 @@
 //! allow-list, at the protocol level (what the CLI cannot even attempt).
 
 use ed25519_dalek::{Signer, SigningKey};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::Arc;
 use veil_relay::{Config, Server};
 use veil_wire::{ErrorCode, Request, Response, auth_message, decode_frame, encode_frame, inbox_id};
 
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 async fn connect(addr: std::net::SocketAddr) -> quinn::Connection {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
-    let cfg = quinn::ClientConfig::new(Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap()));
+    let cfg = veil_quic::client_config(veil_quic::PinVerifier::new(None), veil_quic::client_transport()).unwrap();
     let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     ep.set_default_client_config(cfg);
-    ep.connect(addr, "veil-relay").unwrap().await.unwrap()
+    ep.connect(addr, veil_quic::SERVER_NAME).unwrap().await.unwrap()
+}
+
+/// What `conn`'s TLS session exports for authentication.
+fn exporter(conn: &quinn::Connection) -> [u8; 32] {
+    let mut x = [0u8; 32];
+    conn.export_keying_material(&mut x, veil_wire::AUTH_EXPORTER_LABEL, b"").unwrap();
+    x
 }
 
 async fn call(conn: &quinn::Connection, req: &Request, body: Option<&[u8]>) -> Response {
@@ -74,7 +36,10 @@ async fn auth(conn: &quinn::Connection, sk: &SigningKey) -> Response {
     let Response::Challenge { nonce } = call(conn, &Request::AuthChallenge, None).await else { panic!("no challenge") };
     call(
         conn,
-        &Request::Auth { ed25519: sk.verifying_key().to_bytes(), signature: sk.sign(&auth_message(&nonce)).to_bytes() },
+        &Request::Auth {
+            ed25519: sk.verifying_key().to_bytes(),
+            signature: sk.sign(&auth_message(&nonce, &exporter(conn))).to_bytes(),
+        },
         None,
     )
     .await
@@ -108,7 +73,7 @@ async fn only_the_owner_lists_or_deletes_an_inbox() {
         Response::Ok
     );
     let r = call(&anon, &Request::InboxList { inbox: bob_inbox, after: None }, None).await;
-    assert_eq!(code(&r), Some(ErrorCode::Forbidden), "{r:?}");
+    assert_eq!(code(&r), Some(ErrorCode::AuthRequired), "{r:?}");
     // Oversized entries are refused.
     let big = vec![0u8; 5000];
     let r = call(&anon, &Request::InboxPut { inbox: bob_inbox, expire_secs: 60, len: 5000 }, Some(&big)).await;
@@ -126,9 +91,18 @@ async fn only_the_owner_lists_or_deletes_an_inbox() {
     let Response::Challenge { nonce } = call(&e, &Request::AuthChallenge, None).await else { panic!() };
     let forged = Request::Auth {
         ed25519: bob.verifying_key().to_bytes(),
-        signature: eve.sign(&auth_message(&nonce)).to_bytes(),
+        signature: eve.sign(&auth_message(&nonce, &exporter(&e))).to_bytes(),
     };
     assert_eq!(code(&call(&e, &forged, None).await), Some(ErrorCode::Forbidden));
+    // A relayed challenge: Bob's real signature over this nonce, but made for another
+    // TLS session (a machine in the middle passing the challenge on), is worthless here.
+    let Response::Challenge { nonce } = call(&e, &Request::AuthChallenge, None).await else { panic!() };
+    let elsewhere = connect(server.quic_addr).await;
+    let relayed = Request::Auth {
+        ed25519: bob.verifying_key().to_bytes(),
+        signature: bob.sign(&auth_message(&nonce, &exporter(&elsewhere))).to_bytes(),
+    };
+    assert_eq!(code(&call(&e, &relayed, None).await), Some(ErrorCode::Forbidden));
 
     // Bob lists and sees the entry; Eve cannot delete it; Bob can.
     let b = connect(server.quic_addr).await;
@@ -142,7 +116,7 @@ async fn only_the_owner_lists_or_deletes_an_inbox() {
     assert_eq!(entries[0].sealed, b"hello");
     let del = Request::InboxDelete { inbox: bob_inbox, entry: entries[0].id };
     assert_eq!(code(&call(&e, &del, None).await), Some(ErrorCode::Forbidden));
-    assert_eq!(code(&call(&anon, &del, None).await), Some(ErrorCode::Forbidden));
+    assert_eq!(code(&call(&anon, &del, None).await), Some(ErrorCode::AuthRequired));
     let Response::Inbox { entries: still, .. } =
         call(&b, &Request::InboxList { inbox: bob_inbox, after: None }, None).await
     else {
@@ -160,7 +134,7 @@ async fn only_the_owner_lists_or_deletes_an_inbox() {
     let b2 = connect(server.quic_addr).await;
     assert_eq!(
         code(&call(&b2, &Request::InboxList { inbox: bob_inbox, after: None }, None).await),
-        Some(ErrorCode::Forbidden)
+        Some(ErrorCode::AuthRequired)
     );
     server.shutdown().await;
 }
@@ -208,7 +182,7 @@ async fn allow_list_refuses_unlisted_uploads_but_not_downloads() {
     let c = connect(server.quic_addr).await;
     let put = Request::InboxPut { inbox: [0; 32], expire_secs: 60, len: 1 };
     let Response::Error(e) = call(&c, &put, Some(b"x")).await else { panic!() };
-    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert_eq!(e.code, ErrorCode::AuthRequired, "an anonymous upload is asked for an identity");
     assert!(e.message.contains("allow-list"), "{e}");
     assert_eq!(auth(&c, &other).await, Response::Ok);
     assert_eq!(code(&call(&c, &put, Some(b"x")).await), Some(ErrorCode::Forbidden));

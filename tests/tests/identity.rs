@@ -239,6 +239,38 @@ fn tampered_sealed_key_and_wrong_recipient_are_rejected_and_changed_key_warns() 
     assert_eq!(std::fs::read(out.join("secret.txt")).unwrap(), b"for bob only");
 }
 
+/// An open relay never learns who sends or receives: a client with an identity proves
+/// it only to open its own inbox (the relay asks with `AuthRequired`).
+#[test]
+fn an_identity_is_proven_only_where_the_relay_needs_it() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start_env(&t.path().join("relay"), "127.0.0.1:0", &[], &[("VEIL_LOG", "veil_relay=debug")]);
+    let alice = new_identity(t.path(), "alice", "alice", PASS_A, &relay);
+    let bob = new_identity(t.path(), "bob", "bob", PASS_B, &relay);
+    let authenticated =
+        || std::fs::read_to_string(&relay.stderr_path).unwrap().matches("connection authenticated").count();
+    let f = t.path().join("note.txt");
+    std::fs::write(&f, b"who sent this?").unwrap();
+
+    // Link mode and sending to an identity: no sign-in.
+    let mut c = veil_at(&alice.home, &relay);
+    c.args(["send", "--link", "--json"]).arg(&f);
+    let first = stdout(ok(&run(c))).lines().next().unwrap().to_string();
+    let ticket = serde_json::from_str::<serde_json::Value>(&first).unwrap()["ticket"].as_str().unwrap().to_string();
+    ok(&send_to(&alice, &bob.identity, &f, &relay));
+    // Receiving a ticket: no sign-in either.
+    let mut c = veil_at(&bob.home, &relay);
+    c.args(["receive", &ticket, "--yes", "--out"]).arg(t.path().join("by-ticket"));
+    ok(&run(c));
+    assert_eq!(authenticated(), 0, "an open relay was told who sends and receives");
+
+    // Bob's own inbox needs his identity: proven on demand, once per connection.
+    let out = t.path().join("from-inbox");
+    ok(&receive_inbox(&bob, &out, &relay, &[]));
+    assert!(std::fs::read(out.join("note.txt")).unwrap() == b"who sent this?");
+    assert!(authenticated() >= 1);
+}
+
 fn write_allow(path: &Path, ids: &[&str]) {
     let mut s = String::from("# who may upload\n\n");
     for id in ids {
@@ -287,10 +319,12 @@ fn allow_list_is_enforced_and_reloaded_without_restart() {
 #[test]
 fn quotas_refuse_clearly_and_lose_nothing() {
     let t = tempfile::tempdir().unwrap();
+    // Per-identity quotas and no anonymous limit: uploads need an identity, which the
+    // client proves when the relay asks for it.
     let relay = RelayProc::start_on(
         &t.path().join("relay"),
         "127.0.0.1:0",
-        &["--quota-bytes", "3000000", "--quota-transfers-per-hour", "2", "--anon-transfers-per-hour", "1"],
+        &["--quota-bytes", "3000000", "--quota-transfers-per-hour", "2"],
     );
     let alice = new_identity(t.path(), "alice", "alice", PASS_A, &relay);
     let src = t.path().join("two-mb.bin");
@@ -315,10 +349,21 @@ fn quotas_refuse_clearly_and_lose_nothing() {
     let o = link(&alice.home, &small);
     assert!(!o.status.success() && stderr(&o).contains("--quota-transfers-per-hour"), "{}", text(&o));
 
-    // Anonymous senders are limited per address.
+    // Anonymous senders could bypass those quotas: refused, with the way out.
     let anon = t.path().join("anon");
-    ok(&link(&anon, &small));
     let o = link(&anon, &small);
+    assert!(!o.status.success() && stderr(&o).contains("veil identity new"), "{}", text(&o));
+
+    // With an anonymous limit, senders stay anonymous (even with an identity: the relay
+    // did not ask) and are limited per address.
+    let open = RelayProc::start_on(&t.path().join("relay2"), "127.0.0.1:0", &["--anon-transfers-per-hour", "1"]);
+    let link2 = |home: &Path, f: &Path| {
+        let mut c = veil_at(home, &open);
+        c.args(["send", "--link", "--json"]).arg(f);
+        run(c)
+    };
+    ok(&link2(&alice.home, &small));
+    let o = link2(&anon, &small);
     assert!(!o.status.success() && stderr(&o).contains("--anon-transfers-per-hour"), "{}", text(&o));
 
     // What was stored is intact.

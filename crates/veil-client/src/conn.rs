@@ -6,19 +6,13 @@ use crate::error::{ClientError, Result};
 use crate::home::Home;
 use bytes::{Bytes, BytesMut};
 use quinn::{RecvStream, SendStream};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use sha2::{Digest, Sha256};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use veil_format::identity::Identity;
-use veil_wire::{MailboxMsg, Request, Response, Side, WireError, encode_frame, frame_len};
-
-/// Largest UDP payload we accept and probe for (MTU discovery finds what the path
-/// allows; on loopback bigger packets halve QUIC's CPU cost).
-pub const MAX_UDP_PAYLOAD: u16 = 4000;
+use veil_quic::PinVerifier;
+use veil_wire::{ErrorCode, MailboxMsg, Request, Response, Side, WireError, encode_frame};
 
 /// Default relay when none is configured.
 pub const DEFAULT_RELAY: &str = "127.0.0.1:4433";
@@ -52,57 +46,6 @@ impl RelayAddr {
     }
 }
 
-#[derive(Debug)]
-struct PinVerifier {
-    expected: Option<String>,
-    seen: Mutex<Option<String>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let fp = hex::encode(Sha256::digest(end_entity.as_ref()));
-        if let Ok(mut s) = self.seen.lock() {
-            *s = Some(fp.clone());
-        }
-        match &self.expected {
-            Some(e) if *e != fp => {
-                Err(rustls::Error::General("relay certificate does not match the pinned fingerprint".into()))
-            }
-            _ => Ok(ServerCertVerified::assertion()),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// How long to keep retrying after the connection breaks.
 fn retry_budget() -> Duration {
     std::env::var("VEIL_RETRY_SECS")
@@ -119,23 +62,23 @@ pub struct Relay {
     endpoint: quinn::Endpoint,
     verifier: Arc<PinVerifier>,
     client_cfg: quinn::ClientConfig,
-    conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+    conn: tokio::sync::Mutex<Option<Conn>>,
     identity: Option<Identity>,
+    /// The relay asked for our identity once ([`ErrorCode::AuthRequired`]): prove it on
+    /// every later connection too.
+    auth_wanted: std::sync::atomic::AtomicBool,
+}
+
+/// A live connection and whether it proved our identity.
+struct Conn {
+    quic: quinn::Connection,
+    authenticated: bool,
 }
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay").field("addr", &self.addr.hostport).finish_non_exhaustive()
     }
-}
-
-fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    let _ = s.set_recv_buffer_size(4 << 20);
-    let _ = s.set_send_buffer_size(4 << 20);
-    s.bind(&addr.into())?;
-    Ok(s.into())
 }
 
 impl Relay {
@@ -145,36 +88,14 @@ impl Relay {
         Self::connect_as(addr, home, None).await
     }
 
-    /// Connect like [`Relay::connect`] and, with an identity, prove it on every
-    /// (re)connection before any other request ([`Request::AuthChallenge`] /
-    /// [`Request::Auth`]), so allow-lists, quotas and inboxes see who we are.
+    /// Connect like [`Relay::connect`], holding an identity to prove when the relay asks
+    /// for one ([`ErrorCode::AuthRequired`]: an allow-list, per-identity quotas, our own
+    /// inbox) and only then, so a relay that needs no identity never learns it.
     pub async fn connect_as(addr: RelayAddr, home: Home, identity: Option<Identity>) -> Result<Arc<Relay>> {
         let known = home.known_relays()?;
         let expected = addr.pin.clone().or_else(|| known.get(&addr.hostport).cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(PinVerifier { expected, seen: Mutex::new(None), provider: provider.clone() });
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| ClientError::Protocol(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier.clone())
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
-        let crypto =
-            quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let mut client_cfg = quinn::ClientConfig::new(Arc::new(crypto));
-        let mut t = quinn::TransportConfig::default();
-        t.stream_receive_window((2u32 << 20).into());
-        t.receive_window((8u32 << 20).into());
-        t.send_window(8 << 20);
-        t.keep_alive_interval(Some(Duration::from_secs(2)));
-        if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(8)) {
-            t.max_idle_timeout(Some(idle));
-        }
-        let mut mtu = quinn::MtuDiscoveryConfig::default();
-        mtu.upper_bound(MAX_UDP_PAYLOAD);
-        t.mtu_discovery_config(Some(mtu));
-        client_cfg.transport_config(Arc::new(t));
+        let verifier = PinVerifier::new(expected);
+        let client_cfg = veil_quic::client_config(verifier.clone(), veil_quic::client_transport())?;
         let remote = resolve(&addr.hostport)?;
         let bind: SocketAddr = match remote {
             SocketAddr::V4(a) if a.ip().is_loopback() => ([127, 0, 0, 1], 0).into(),
@@ -182,10 +103,8 @@ impl Relay {
             SocketAddr::V6(a) if a.ip().is_loopback() => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
             SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
         };
-        let socket = udp_socket(bind).map_err(|e| ClientError::io("binding", "udp socket", e))?;
-        let mut ep_cfg = quinn::EndpointConfig::default();
-        ep_cfg.max_udp_payload_size(MAX_UDP_PAYLOAD).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let endpoint = quinn::Endpoint::new(ep_cfg, None, socket, Arc::new(quinn::TokioRuntime))
+        let socket = veil_quic::udp_socket(bind).map_err(|e| ClientError::io("binding", "udp socket", e))?;
+        let endpoint = quinn::Endpoint::new(veil_quic::endpoint_config()?, None, socket, Arc::new(quinn::TokioRuntime))
             .map_err(|e| ClientError::io("starting", "QUIC endpoint", e))?;
         let relay = Arc::new(Relay {
             addr,
@@ -195,6 +114,7 @@ impl Relay {
             client_cfg,
             conn: tokio::sync::Mutex::new(None),
             identity,
+            auth_wanted: std::sync::atomic::AtomicBool::new(false),
         });
         relay.connection().await?;
         Ok(relay)
@@ -213,13 +133,16 @@ impl Relay {
     /// Prove our identity on a fresh connection.
     async fn authenticate(&self, conn: &quinn::Connection, id: &Identity) -> Result<()> {
         use ed25519_dalek::Signer;
-        let nonce = match exchange(conn, &Request::AuthChallenge, None).await? {
+        let nonce = match exchange(conn, &Request::AuthChallenge, None, 0).await? {
             (Response::Challenge { nonce }, _) => nonce,
             (Response::Error(e), _) => return Err(ClientError::Relay(e)),
             _ => return Err(ClientError::Protocol("unexpected answer to an authentication challenge".into())),
         };
-        let signature = id.signing_key().sign(&veil_wire::auth_message(&nonce)).to_bytes();
-        match exchange(conn, &Request::Auth { ed25519: id.public().ed25519, signature }, None).await? {
+        let mut exporter = [0u8; veil_wire::AUTH_EXPORTER_LEN];
+        conn.export_keying_material(&mut exporter, veil_wire::AUTH_EXPORTER_LABEL, b"")
+            .map_err(|_| ClientError::Protocol("the TLS session exports no keying material".into()))?;
+        let signature = id.signing_key().sign(&veil_wire::auth_message(&nonce, &exporter)).to_bytes();
+        match exchange(conn, &Request::Auth { ed25519: id.public().ed25519, signature }, None, 0).await? {
             (Response::Ok, _) => Ok(()),
             (Response::Error(e), _) => Err(ClientError::Relay(e)),
             _ => Err(ClientError::Protocol("unexpected answer to authentication".into())),
@@ -230,20 +153,19 @@ impl Relay {
         let remote = resolve(&self.addr.hostport)?;
         let connecting = self
             .endpoint
-            .connect_with(self.client_cfg.clone(), remote, "veil-relay")
+            .connect_with(self.client_cfg.clone(), remote, veil_quic::SERVER_NAME)
             .map_err(|e| ClientError::Connect { addr: self.addr.hostport.clone(), reason: e.to_string() })?;
         match tokio::time::timeout(Duration::from_secs(10), connecting).await {
             Ok(Ok(c)) => {
-                if self.verifier.expected.is_none()
-                    && let Some(fp) = self.verifier.seen.lock().ok().and_then(|s| s.clone())
+                if self.verifier.expected().is_none()
+                    && let Some(fp) = self.verifier.seen()
                 {
                     self.home.pin_relay(&self.addr.hostport, &fp)?;
                 }
                 Ok(c)
             }
             Ok(Err(e)) => {
-                if let (Some(old), Some(new)) =
-                    (self.verifier.expected.clone(), self.verifier.seen.lock().ok().and_then(|s| s.clone()))
+                if let (Some(old), Some(new)) = (self.verifier.expected().map(str::to_string), self.verifier.seen())
                     && old != new
                 {
                     return Err(ClientError::CertificateChanged {
@@ -265,18 +187,19 @@ impl Relay {
     pub async fn connection(&self) -> Result<quinn::Connection> {
         let mut g = self.conn.lock().await;
         if let Some(c) = g.as_ref()
-            && c.close_reason().is_none()
+            && c.quic.close_reason().is_none()
         {
-            return Ok(c.clone());
+            return Ok(c.quic.clone());
         }
         let deadline = tokio::time::Instant::now() + retry_budget();
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.dial().await {
                 Ok(c) => {
-                    if let Some(id) = &self.identity {
+                    let mut authenticated = false;
+                    if let Some(id) = self.identity.as_ref().filter(|_| self.auth_wanted.load(Ordering::Relaxed)) {
                         match self.authenticate(&c, id).await {
-                            Ok(()) => {}
+                            Ok(()) => authenticated = true,
                             Err(ClientError::Transport(e)) if tokio::time::Instant::now() + backoff <= deadline => {
                                 tracing::debug!(error = %e, "authentication interrupted; reconnecting");
                                 tokio::time::sleep(backoff).await;
@@ -285,7 +208,7 @@ impl Relay {
                             Err(e) => return Err(e),
                         }
                     }
-                    *g = Some(c.clone());
+                    *g = Some(Conn { quic: c.clone(), authenticated });
                     return Ok(c);
                 }
                 Err(e @ ClientError::CertificateChanged { .. }) => return Err(e),
@@ -301,18 +224,56 @@ impl Relay {
         }
     }
 
-    /// One request/response exchange, retried on connection loss.
+    /// The relay answered [`ErrorCode::AuthRequired`]: prove our identity on the current
+    /// connection (and every later one). False if we have no identity to prove or this
+    /// connection proved it already (the request then fails with the relay's answer).
+    async fn authenticate_on_demand(&self) -> Result<bool> {
+        let Some(id) = &self.identity else { return Ok(false) };
+        self.auth_wanted.store(true, Ordering::Relaxed);
+        let mut g = self.conn.lock().await;
+        let Some(c) = g.as_mut().filter(|c| c.quic.close_reason().is_none()) else {
+            // Gone meanwhile: the next connection authenticates as it is made.
+            return Ok(true);
+        };
+        if c.authenticated {
+            return Ok(false);
+        }
+        self.authenticate(&c.quic, id).await?;
+        c.authenticated = true;
+        Ok(true)
+    }
+
+    /// One request/response exchange, retried on connection loss. A `Data` body is
+    /// limited by what the request can legitimately bring back ([`body_limit`]).
     pub async fn request(&self, req: &Request, body: Option<Bytes>) -> Result<(Response, Option<Bytes>)> {
+        self.request_capped(req, body, body_limit(req)).await
+    }
+
+    /// Like [`Relay::request`], with a `Data` body of at most `cap` bytes (a receiver
+    /// that knows the exact size of a chunk asks for no more).
+    pub async fn request_capped(
+        &self,
+        req: &Request,
+        body: Option<Bytes>,
+        cap: u32,
+    ) -> Result<(Response, Option<Bytes>)> {
         let deadline = tokio::time::Instant::now() + retry_budget();
+        let mut asked_auth = false;
         loop {
-            match self.try_request(req, body.clone()).await {
+            match self.try_request(req, body.clone(), cap).await {
                 // The relay's store hiccupped (S3 restarting, disk full for a moment): the
                 // request is idempotent, so try again within the budget.
                 Ok((Response::Error(e), _))
-                    if e.code == veil_wire::ErrorCode::Storage && tokio::time::Instant::now() < deadline =>
+                    if e.code == ErrorCode::Storage && tokio::time::Instant::now() < deadline =>
                 {
                     tracing::debug!(error = %e, "relay store unavailable; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Ok((Response::Error(e), b)) if e.code == ErrorCode::AuthRequired && !asked_auth => {
+                    asked_auth = true;
+                    if !self.authenticate_on_demand().await? {
+                        return Ok((Response::Error(e), b));
+                    }
                 }
                 Ok(r) => return Ok(r),
                 Err(ClientError::Transport(e)) => {
@@ -336,9 +297,9 @@ impl Relay {
         }
     }
 
-    async fn try_request(&self, req: &Request, body: Option<Bytes>) -> Result<(Response, Option<Bytes>)> {
+    async fn try_request(&self, req: &Request, body: Option<Bytes>, cap: u32) -> Result<(Response, Option<Bytes>)> {
         let conn = self.connection().await?;
-        exchange(&conn, req, body).await
+        exchange(&conn, req, body, cap).await
     }
 
     /// Open a mailbox stream (allocate a nameplate with None).
@@ -368,6 +329,18 @@ impl Relay {
     /// Open a long-lived request stream (live streams): sends `req`, expects
     /// [`Response::Ok`], and hands back both halves.
     pub async fn open_request(&self, req: &Request) -> Result<(SendStream, RecvStream)> {
+        match self.try_open_request(req).await {
+            Err(ClientError::Relay(e)) if e.code == ErrorCode::AuthRequired => {
+                if !self.authenticate_on_demand().await? {
+                    return Err(ClientError::Relay(e));
+                }
+                self.try_open_request(req).await
+            }
+            r => r,
+        }
+    }
+
+    async fn try_open_request(&self, req: &Request) -> Result<(SendStream, RecvStream)> {
         let conn = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
         let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -381,7 +354,7 @@ impl Relay {
 
     /// Close the connection politely.
     pub async fn close(&self) {
-        if let Some(c) = self.conn.lock().await.take() {
+        if let Some(Conn { quic: c, .. }) = self.conn.lock().await.take() {
             let st = c.stats();
             tracing::debug!(
                 mtu = st.path.current_mtu,
@@ -433,8 +406,38 @@ impl Mailbox {
     }
 }
 
-/// One request/response exchange on `conn`.
-async fn exchange(conn: &quinn::Connection, req: &Request, body: Option<Bytes>) -> Result<(Response, Option<Bytes>)> {
+/// Longest a relay may leave a body read without sending a byte: past it the request
+/// fails as a transport error, which [`Relay::request`] retries within its budget.
+pub const PROGRESS_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest wait for the answer to a request, on top of the time the request itself asks
+/// the relay to wait for data (`wait_secs`).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest `Data` body request `req` can bring back (0: it brings none).
+pub fn body_limit(req: &Request) -> u32 {
+    match req {
+        Request::GetChunk { .. } => veil_wire::MAX_CHUNK_BODY,
+        Request::GetManifest { .. } => veil_wire::MAX_MANIFEST_BODY,
+        _ => 0,
+    }
+}
+
+fn answer_deadline(req: &Request) -> Duration {
+    let asked = match req {
+        Request::GetChunk { wait_secs, .. } | Request::GetManifest { wait_secs, .. } => *wait_secs,
+        _ => 0,
+    };
+    ANSWER_TIMEOUT + Duration::from_secs(asked.into())
+}
+
+/// One request/response exchange on `conn`; a `Data` body above `cap` is refused before
+/// anything is allocated for it, and is read as it arrives (never allocated up front).
+async fn exchange(
+    conn: &quinn::Connection,
+    req: &Request,
+    body: Option<Bytes>,
+    cap: u32,
+) -> Result<(Response, Option<Bytes>)> {
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
     let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
     send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -443,36 +446,55 @@ async fn exchange(conn: &quinn::Connection, req: &Request, body: Option<Bytes>) 
         let _ = send.write_chunk(b).await;
     }
     let _ = send.finish();
-    let resp: Response =
-        read_frame(&mut recv).await?.ok_or_else(|| ClientError::Transport("relay closed the stream".into()))?;
+    let resp: Response = tokio::time::timeout(answer_deadline(req), read_frame(&mut recv))
+        .await
+        .map_err(|_| ClientError::Transport("the relay did not answer in time".into()))??
+        .ok_or_else(|| ClientError::Transport("relay closed the stream".into()))?;
     if let Response::Data { len } = resp {
-        let mut buf = BytesMut::zeroed(len as usize);
-        recv.read_exact(&mut buf).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        return Ok((resp, Some(buf.freeze())));
+        if len > cap {
+            let _ = recv.stop(0u32.into());
+            return Err(ClientError::Protocol(format!(
+                "the relay announced {len} bytes where at most {cap} can come: refused"
+            )));
+        }
+        return Ok((resp, Some(read_body(&mut recv, len as usize).await?)));
     }
     Ok((resp, None))
 }
 
+/// Read exactly `len` body bytes, growing the buffer as they come, with a progress
+/// deadline on every read.
+async fn read_body(recv: &mut RecvStream, len: usize) -> Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(len.min(1 << 20));
+    while buf.len() < len {
+        let want = len - buf.len();
+        match tokio::time::timeout(PROGRESS_TIMEOUT, recv.read_chunk(want, true)).await {
+            Err(_) => {
+                let _ = recv.stop(0u32.into());
+                return Err(ClientError::Transport(format!(
+                    "the relay stopped sending ({} of {len} bytes in, nothing for {} s)",
+                    buf.len(),
+                    PROGRESS_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(e)) => return Err(ClientError::Transport(e.to_string())),
+            Ok(Ok(None)) => {
+                return Err(ClientError::Transport(format!("the relay sent {} of {len} bytes", buf.len())));
+            }
+            Ok(Ok(Some(c))) => buf.extend_from_slice(&c.bytes),
+        }
+    }
+    Ok(buf.freeze())
+}
+
 /// Read one length-prefixed frame; None at a clean end of stream.
 pub async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) -> Result<Option<T>> {
-    match read_frame_body(recv).await? {
-        Some(body) => veil_wire::decode_body(&body).map(Some).map_err(|e| ClientError::Protocol(e.to_string())),
-        None => Ok(None),
-    }
+    Ok(veil_quic::read_frame(recv).await?)
 }
 
 /// Read one frame's body (without its length prefix); `Ok(None)` at a clean end.
 pub async fn read_frame_body(recv: &mut RecvStream) -> Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    match recv.read_exact(&mut len).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(e) => return Err(ClientError::Transport(e.to_string())),
-    }
-    let n = frame_len(len).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    let mut body = vec![0u8; n];
-    recv.read_exact(&mut body).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-    Ok(Some(body))
+    Ok(veil_quic::read_frame_body(recv).await?)
 }
 
 fn resolve(hostport: &str) -> Result<SocketAddr> {

@@ -70,9 +70,41 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether running the same command again can continue the transfer (a broken
+    /// connection, a relay or disk hiccup, a file in the way): its resume state is worth
+    /// keeping. Everything else (refusals, authentication failures, a burned code) is
+    /// final, and the state holding keys is deleted.
+    pub fn is_resumable(&self) -> bool {
+        match self {
+            ClientError::Transport(_)
+            | ClientError::Connect { .. }
+            | ClientError::Timeout(_)
+            | ClientError::Io { .. }
+            | ClientError::Exists(_)
+            | ClientError::Usage(_) => true,
+            ClientError::Relay(e) => matches!(
+                e.code,
+                veil_wire::ErrorCode::Storage
+                    | veil_wire::ErrorCode::Timeout
+                    | veil_wire::ErrorCode::LimitExceeded
+                    | veil_wire::ErrorCode::Internal
+            ),
+            _ => false,
+        }
+    }
+
     /// Wrap an IO error with its path.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ClientError::Io { op, path: path.into(), err: source }
+    }
+}
+
+impl From<veil_quic::QuicError> for ClientError {
+    fn from(e: veil_quic::QuicError) -> Self {
+        match e {
+            veil_quic::QuicError::Read(m) | veil_quic::QuicError::Write(m) => ClientError::Transport(m),
+            other => ClientError::Protocol(other.to_string()),
+        }
     }
 }
 

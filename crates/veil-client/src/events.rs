@@ -4,6 +4,30 @@
 use serde::Serialize;
 use std::sync::Arc;
 
+/// A code or ticket on its way to the user: serialized as its text (the user must see
+/// it), but never shown by `Debug`.
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+pub struct Revealed(String);
+
+impl Revealed {
+    /// Wrap a code or ticket for the user.
+    pub fn new(text: String) -> Self {
+        Revealed(text)
+    }
+
+    /// The text, to show the user.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Revealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Revealed(..)")
+    }
+}
+
 /// Something worth telling the user.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -12,12 +36,12 @@ pub enum Event {
     /// The one-time code to give the receiver (secret: show it only to the user).
     Code {
         /// The code.
-        code: String,
+        code: Revealed,
     },
     /// The link-mode ticket (secret).
     Ticket {
         /// The ticket.
-        ticket: String,
+        ticket: Revealed,
     },
     /// A warning that does not stop the transfer.
     Warning {

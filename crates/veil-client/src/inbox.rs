@@ -6,13 +6,20 @@ use crate::conn::Relay;
 use crate::error::{ClientError, Result};
 use bytes::Bytes;
 use veil_format::identity::Identity;
-use veil_format::manifest::{Manifest, VerifiedManifest};
+use veil_format::manifest::{EntryKind, Manifest, VerifiedManifest};
 use veil_format::sealed::open_sealed;
 use veil_format::{Capabilities, ContentKey, TransferId};
 use veil_wire::{ErrorCode, InboxEntryId, Request, Response};
 
-/// A transfer waiting for us: the opened sealed key and, if the relay still has it, the
-/// verified manifest (names and sizes, decrypted locally).
+/// Largest manifest fetched to describe an inbox entry (anyone can fill an inbox: a
+/// listing must not fetch and hold 64 MiB per entry). Bigger ones are described as too
+/// large and can still be received.
+pub const LIST_MANIFEST_LIMIT: u32 = 1 << 20;
+/// Names kept per entry in a listing.
+pub const LIST_NAMES: usize = 10;
+
+/// A transfer waiting for us: the opened sealed key and a summary of its verified
+/// manifest (the manifest itself is not kept: it is fetched again to receive).
 #[derive(Debug)]
 pub struct Pending {
     /// Sender Ed25519 key (signed the sealed key).
@@ -21,8 +28,16 @@ pub struct Pending {
     pub tid: TransferId,
     /// Its content key.
     pub key: ContentKey,
-    /// The manifest, verified for us and signed by the same sender.
-    pub manifest: VerifiedManifest,
+    /// The name the sender claims (signed).
+    pub sender_name: Option<String>,
+    /// Files in the transfer.
+    pub files: usize,
+    /// Plaintext bytes.
+    pub bytes: u64,
+    /// The first [`LIST_NAMES`] names (raw: escape before printing).
+    pub names: Vec<String>,
+    /// Entries past those names.
+    pub more_names: usize,
 }
 
 /// One inbox entry.
@@ -69,7 +84,17 @@ async fn open_entry(relay: &Relay, me: &Identity, sealed: &[u8]) -> Result<Pendi
     let u = open_sealed(me, sealed)?;
     let caps = Capabilities::derive(&u.key);
     let req = Request::GetManifest { tid: u.tid.0, download: *caps.download.expose(), wait_secs: 0 };
-    let body: Bytes = match relay.request(&req, None).await? {
+    let answer = match relay.request_capped(&req, None, LIST_MANIFEST_LIMIT).await {
+        Ok(r) => r,
+        Err(ClientError::Protocol(_)) => {
+            return Err(ClientError::Usage(format!(
+                "its manifest is larger than {} KiB, too large to preview; receive it to see its contents",
+                LIST_MANIFEST_LIMIT >> 10
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let body: Bytes = match answer {
         (Response::Data { .. }, Some(b)) => b,
         (Response::Error(e), _) if e.code == ErrorCode::Timeout => {
             return Err(ClientError::PeerGone("the sender has not finished uploading this transfer".into()));
@@ -77,11 +102,25 @@ async fn open_entry(relay: &Relay, me: &Identity, sealed: &[u8]) -> Result<Pendi
         (Response::Error(e), _) => return Err(ClientError::Relay(e)),
         _ => return Err(ClientError::Protocol("unexpected answer".into())),
     };
-    let manifest = Manifest::open(&body, &u.key, &u.tid, Some(me.public().x25519))?;
-    if manifest.signer != u.sender {
+    let VerifiedManifest { manifest, signer, sender_name } =
+        Manifest::open(&body, &u.key, &u.tid, Some(me.public().x25519))?;
+    drop(body);
+    if signer != u.sender {
         return Err(ClientError::Format(veil_format::FormatError::BadSignature));
     }
-    Ok(Pending { sender: u.sender, tid: u.tid, key: u.key, manifest })
+    let files = manifest.entries.iter().filter(|e| e.kind == EntryKind::File).count();
+    let names: Vec<String> = manifest.entries.iter().take(LIST_NAMES).map(|e| e.path.clone()).collect();
+    let more_names = manifest.entries.len().saturating_sub(names.len());
+    Ok(Pending {
+        sender: u.sender,
+        tid: u.tid,
+        key: u.key,
+        sender_name,
+        files,
+        bytes: manifest.total_size,
+        names,
+        more_names,
+    })
 }
 
 /// Delete one entry of our inbox.

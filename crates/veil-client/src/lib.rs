@@ -22,7 +22,7 @@ pub mod stream;
 pub use conn::{DEFAULT_RELAY, Relay, RelayAddr};
 pub use contacts::{Contacts, SenderStatus};
 pub use error::{ClientError, Result};
-pub use events::{Event, EventSink, no_events};
+pub use events::{Event, EventSink, Revealed, no_events};
 pub use home::Home;
 pub use receive::{Offer, ReceiveFrom, ReceiveOptions, ReceiveOutcome, receive};
 pub use send::{SendInput, SendMode, SendOptions, SendOutcome, send};

@@ -23,8 +23,8 @@ use veil_format::ticket::Ticket;
 use veil_format::{Capabilities, ContentKey, TransferId, chunk, escape_text};
 use veil_wire::{ErrorCode, Request, Response};
 
-/// Code, ticket or a sealed key from our inbox.
-#[derive(Debug, Clone)]
+/// Code, ticket or a sealed key from our inbox. Its `Debug` shows the kind only.
+#[derive(Clone)]
 pub enum ReceiveFrom {
     /// A one-time code.
     Code(String),
@@ -42,6 +42,16 @@ pub enum ReceiveFrom {
         /// The sender key the sealed key was signed by: the manifest must be signed by it too.
         sender: [u8; 32],
     },
+}
+
+impl std::fmt::Debug for ReceiveFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReceiveFrom::Code(_) => f.write_str("Code(..)"),
+            ReceiveFrom::Ticket(..) => f.write_str("Ticket(..)"),
+            ReceiveFrom::Inbox { tid, .. } => f.debug_struct("Inbox").field("tid", tid).finish_non_exhaustive(),
+        }
+    }
 }
 
 /// What the user is asked to accept.
@@ -98,6 +108,10 @@ pub struct ReceiveOutcome {
     pub text: Option<String>,
 }
 
+/// Resume state of a code receive (`receives/<hash>.json`, 0600): the code is used up
+/// by the key exchange, so `K` is kept while the download can resume, and deleted at
+/// every final outcome. Tickets and inbox entries keep no state: the ticket (still
+/// password-wrapped when it has a password) or the inbox entry is given again.
 #[derive(Serialize, Deserialize)]
 struct RecvState {
     tid: String,
@@ -114,11 +128,36 @@ fn state_name(from: &ReceiveFrom) -> String {
 }
 
 /// Receive. Writes nothing until the manifest verified and `consent` said yes; leaves no
-/// final file unless every chunk authenticated and every hash matched.
+/// final file unless every chunk authenticated and every hash matched. After a final
+/// error (anything but [`ClientError::is_resumable`]) no resume state and no partial
+/// download is left behind.
 pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink) -> Result<ReceiveOutcome> {
+    let mut part_dir = None;
+    let result = run(relay, &opts, events, &mut part_dir).await;
+    if let Err(e) = &result
+        && !e.is_resumable()
+    {
+        opts.home.remove(&state_name(&opts.from));
+        if let Some(p) = part_dir {
+            // Does not follow a symlink at `p` (std removes the link itself).
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+    result
+}
+
+async fn run(
+    relay: Arc<Relay>,
+    opts: &ReceiveOptions,
+    events: EventSink,
+    part_dir_out: &mut Option<PathBuf>,
+) -> Result<ReceiveOutcome> {
     let started = Instant::now();
     let sname = state_name(&opts.from);
-    let prior: Option<RecvState> = opts.home.read_json(&sname)?;
+    let prior: Option<RecvState> = match &opts.from {
+        ReceiveFrom::Code(_) => opts.home.read_json(&sname)?,
+        _ => None,
+    };
     let (recipient, sealed_by) = match &opts.from {
         ReceiveFrom::Inbox { recipient, sender, .. } => (Some(*recipient), Some(*sender)),
         _ => (None, None),
@@ -153,12 +192,15 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
             (tid, key)
         }
     };
-    opts.home.write_json(&sname, &RecvState { tid: tid.to_hex(), key: hex::encode(key.expose()) })?;
+    if matches!(opts.from, ReceiveFrom::Code(_)) {
+        opts.home.write_json(&sname, &RecvState { tid: tid.to_hex(), key: hex::encode(key.expose()) })?;
+    }
     let caps = Capabilities::derive(&key);
     let download = *caps.download.expose();
 
     // The manifest (waiting for it while the sender prepares).
-    let sealed = fetch(&relay, &Request::GetManifest { tid: tid.0, download, wait_secs: 30 }, opts.wait).await?;
+    let req = Request::GetManifest { tid: tid.0, download, wait_secs: 30 };
+    let sealed = fetch(&relay, &req, opts.wait, veil_wire::MAX_MANIFEST_BODY).await?;
     let VerifiedManifest { manifest, signer, sender_name } = Manifest::open(&sealed, &key, &tid, recipient)?;
     if sealed_by.is_some_and(|s| s != signer) {
         opts.home.remove(&sname);
@@ -197,6 +239,8 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
         crate::home::create_private_dir(&opts.out_dir)?;
     }
     let plan = Arc::new(OutputPlan::new(&manifest, &opts.out_dir, part_dir.clone(), opts.overwrite, to_files)?);
+    // Ours now (made or checked by the plan): removed after a final error.
+    *part_dir_out = Some(part_dir.clone());
     let progress_path = part_dir.join("done");
     let have: std::collections::HashSet<u64> = std::fs::read_to_string(&progress_path)
         .unwrap_or_default()
@@ -234,8 +278,11 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
         let (relay, plan, key, wait) = (relay.clone(), plan.clone(), key.clone(), opts.wait);
         set.spawn(async move {
             let _permit = permit;
-            let sealed =
-                fetch(&relay, &Request::GetChunk { tid: tid.0, download, index: i, wait_secs: 30 }, wait).await?;
+            // A chunk's sealed size follows from its plaintext size: ask for no more.
+            let cap = chunk::sealed_len(chunk_len(i, cs, total) as usize, chunk::FILE_MESSAGE_SIZE);
+            let cap = u32::try_from(cap).unwrap_or(u32::MAX).min(veil_wire::MAX_CHUNK_BODY);
+            let req = Request::GetChunk { tid: tid.0, download, index: i, wait_secs: 30 };
+            let sealed = fetch(&relay, &req, wait, cap).await?;
             tokio::task::spawn_blocking(move || -> Result<()> {
                 let plain = chunk::open_chunk(&key, &tid, i, i + 1 == count, &sealed)?;
                 if plain.len() as u64 != chunk_len(i, cs, total) {
@@ -320,10 +367,10 @@ pub async fn receive(relay: Arc<Relay>, opts: ReceiveOptions, events: EventSink)
 
 /// Fetch data, retrying while the relay says the sender has not uploaded it yet (on
 /// `Timeout`, until `wait` has passed).
-pub(crate) async fn fetch(relay: &Relay, req: &Request, wait: Duration) -> Result<bytes::Bytes> {
+pub(crate) async fn fetch(relay: &Relay, req: &Request, wait: Duration, cap: u32) -> Result<bytes::Bytes> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        match relay.request(req, None).await? {
+        match relay.request_capped(req, None, cap).await? {
             (Response::Data { .. }, Some(b)) => return Ok(b),
             (Response::Error(e), _) if e.code == ErrorCode::Timeout && tokio::time::Instant::now() < deadline => {
                 continue;

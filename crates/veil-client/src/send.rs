@@ -3,7 +3,7 @@
 
 use crate::conn::Relay;
 use crate::error::{ClientError, Result};
-use crate::events::{Event, EventSink};
+use crate::events::{Event, EventSink, Revealed};
 use crate::files::{ContentReader, SourceEntry, collect, hash_entries};
 use crate::home::Home;
 use bytes::Bytes;
@@ -18,11 +18,11 @@ use veil_format::code::{Code, DEFAULT_CODE_WORDS};
 use veil_format::identity::{Identity, KdfParams, PublicIdentity};
 use veil_format::manifest::{ContentKind, Entry, EntryKind, Manifest};
 use veil_format::ticket::Ticket;
-use veil_format::{Capabilities, ContentKey, TransferId, chunk};
+use veil_format::{Capabilities, ContentKey, OwnerSecret, TransferId, chunk};
 use veil_wire::{Request, Response, cap_hash, in_ranges};
 
-/// What to send.
-#[derive(Debug, Clone)]
+/// What to send. Its `Debug` does not show the text.
+#[derive(Clone)]
 pub enum SendInput {
     /// Files and folders.
     Paths(Vec<PathBuf>),
@@ -32,8 +32,18 @@ pub enum SendInput {
     Stdin,
 }
 
-/// How the receiver gets the key.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for SendInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendInput::Paths(p) => f.debug_tuple("Paths").field(p).finish(),
+            SendInput::Text(_) => f.write_str("Text(..)"),
+            SendInput::Stdin => f.write_str("Stdin"),
+        }
+    }
+}
+
+/// How the receiver gets the key. Its `Debug` shows neither code nor password.
+#[derive(Clone)]
 pub enum SendMode {
     /// One-time code (chosen, or allocated by the relay).
     Code(Option<String>),
@@ -48,6 +58,16 @@ pub enum SendMode {
         /// The recipient.
         recipient: PublicIdentity,
     },
+}
+
+impl std::fmt::Debug for SendMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendMode::Code(c) => write!(f, "Code({})", if c.is_some() { "chosen" } else { "allocated" }),
+            SendMode::Link { password } => write!(f, "Link {{ password: {} }}", password.is_some()),
+            SendMode::To { recipient } => f.debug_struct("To").field("recipient", &recipient.fingerprint()).finish(),
+        }
+    }
 }
 
 /// Everything `send` needs.
@@ -79,12 +99,25 @@ impl std::fmt::Debug for SendOptions {
     }
 }
 
-/// Resume state of a send (`sends/<hash>.json`, 0600).
+/// Resume state of a send (`sends/<hash>.json`, 0600): kept while the send can resume,
+/// deleted at every final outcome.
 #[derive(Serialize, Deserialize)]
 struct SendState {
     tid: String,
     key: String,
+    /// The owner secret (hex); a state without one predates it and is not resumed.
+    #[serde(default)]
+    owner: Option<String>,
     delivered: bool,
+}
+
+fn parse_state(s: &SendState) -> Option<(TransferId, ContentKey, OwnerSecret)> {
+    let hex32 = |h: &str| -> Option<[u8; 32]> { hex::decode(h).ok()?.try_into().ok() };
+    Some((
+        TransferId::from_hex(&s.tid)?,
+        ContentKey::from_bytes(hex32(&s.key)?),
+        OwnerSecret::from_bytes(hex32(s.owner.as_deref()?)?),
+    ))
 }
 
 /// Result of a send.
@@ -118,8 +151,25 @@ fn spool(home: &Home, input: &SendInput) -> Result<Option<(PathBuf, ContentKind,
 }
 
 /// Send. Emits `Code`/`Ticket` first, then progress; returns when the upload is
-/// complete and (code mode) the receiver holds the key.
+/// complete and (code mode) the receiver holds the key. The resume state survives only
+/// an error after which the same command can continue ([`ClientError::is_resumable`]).
 pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Result<SendOutcome> {
+    let mut state_name = None;
+    let result = run(relay, &opts, events, &mut state_name).await;
+    if let (Err(e), Some(n)) = (&result, &state_name)
+        && !e.is_resumable()
+    {
+        opts.home.remove(n);
+    }
+    result
+}
+
+async fn run(
+    relay: Arc<Relay>,
+    opts: &SendOptions,
+    events: EventSink,
+    state_out: &mut Option<String>,
+) -> Result<SendOutcome> {
     let started = Instant::now();
     let spooled = spool(&opts.home, &opts.input)?;
     let _cleanup = SpoolGuard(spooled.as_ref().map(|s| s.0.clone()));
@@ -154,30 +204,31 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
 
     // Resume: the same inputs, mode and relay continue the same transfer.
     let state_name =
-        if spooled.is_none() { Some(format!("sends/{}.json", state_key(&relay, &opts, &entries))) } else { None };
+        if spooled.is_none() { Some(format!("sends/{}.json", state_key(&relay, opts, &entries))) } else { None };
+    state_out.clone_from(&state_name);
     let prior: Option<SendState> = match &state_name {
         Some(n) => opts.home.read_json(n)?,
         None => None,
     };
-    let (tid, key, delivered) = match &prior {
-        Some(s) => {
-            let tid = TransferId::from_hex(&s.tid).ok_or_else(|| ClientError::Protocol("corrupt send state".into()))?;
-            let kb: [u8; 32] = hex::decode(&s.key)
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| ClientError::Protocol("corrupt send state".into()))?;
-            (tid, ContentKey::from_bytes(kb), s.delivered)
-        }
-        None => (TransferId::random(), ContentKey::random(), false),
+    let (tid, key, owner, delivered) = match prior.as_ref().and_then(|s| Some((parse_state(s)?, s.delivered))) {
+        Some(((tid, key, owner), delivered)) => (tid, key, owner, delivered),
+        None => (TransferId::random(), ContentKey::random(), OwnerSecret::random(), false),
     };
     let save = |delivered: bool| -> Result<()> {
         if let Some(n) = &state_name {
-            opts.home.write_json(n, &SendState { tid: tid.to_hex(), key: hex::encode(key.expose()), delivered })?;
+            let state = SendState {
+                tid: tid.to_hex(),
+                key: hex::encode(key.expose()),
+                owner: Some(hex::encode(owner.expose())),
+                delivered,
+            };
+            opts.home.write_json(n, &state)?;
         }
         Ok(())
     };
     save(delivered)?;
     let caps = Capabilities::derive(&key);
+    let owner_cap = owner.capability();
 
     // Register the transfer before anyone can hold its key, so a receiver never looks
     // for a transfer that does not exist yet.
@@ -187,7 +238,7 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
         .call(
             &Request::Create {
                 tid: tid.0,
-                owner: cap_hash(caps.owner.expose()),
+                owner: cap_hash(owner_cap.expose()),
                 download: cap_hash(caps.download.expose()),
                 receipt: cap_hash(caps.receipt.expose()),
                 expire_secs: opts.expire.as_secs().max(1),
@@ -210,7 +261,7 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
                     message: "this code is short: anyone who guesses it first gets the file".into(),
                 });
             }
-            events(Event::Code { code: code.reveal() });
+            events(Event::Code { code: Revealed::new(code.reveal()) });
             let (tid2, key2, ev) = (tid, key.clone(), events.clone());
             pake_task = Some(tokio::spawn(async move {
                 ev(Event::Waiting { what: "receiver".into() });
@@ -226,12 +277,12 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
                 Some(p) => Ticket::encode_with_password(&tid, &key, p, KdfParams::V1)?,
                 None => Ticket::encode_plain(&tid, &key),
             };
-            events(Event::Ticket { ticket });
+            events(Event::Ticket { ticket: Revealed::new(ticket) });
         }
         SendMode::Code(_) | SendMode::To { .. } => {}
     }
 
-    let upload = upload(&relay, &opts, &mut entries, content, &tid, &key, &caps, &events);
+    let upload = upload(&relay, opts, &mut entries, content, &tid, &key, owner_cap.expose(), &events);
     match pake_task {
         Some(task) => {
             let (up, pk) =
@@ -244,7 +295,7 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
                 }
                 Err(e) => {
                     // Nobody got the key: take the ciphertext off the relay.
-                    let _ = relay.call(&Request::Delete { tid: tid.0, owner: *caps.owner.expose() }, None).await;
+                    let _ = relay.call(&Request::Delete { tid: tid.0, owner: *owner_cap.expose() }, None).await;
                     if let Some(n) = &state_name {
                         opts.home.remove(n);
                     }
@@ -317,10 +368,10 @@ async fn upload(
     content: ContentKind,
     tid: &TransferId,
     key: &ContentKey,
-    caps: &Capabilities,
+    owner: &[u8; 32],
     events: &EventSink,
 ) -> Result<()> {
-    let owner = *caps.owner.expose();
+    let owner = *owner;
     let mut hashed = std::mem::take(entries);
     hashed = tokio::task::spawn_blocking(move || hash_entries(&mut hashed).map(|()| hashed))
         .await
@@ -341,7 +392,8 @@ async fn upload(
         events(Event::Progress { done: manifest.total_size, total: manifest.total_size });
         return Ok(());
     }
-    if !status.manifest || status.chunks.is_empty() {
+    // Write-once on the relay: a resumed send keeps the manifest it stored first.
+    if !status.manifest {
         let len = sealed_manifest.len() as u32;
         relay.call(&Request::PutManifest { tid: tid.0, owner, len }, Some(Bytes::from(sealed_manifest))).await?;
     }

@@ -6,7 +6,7 @@
 
 use crate::conn::{Relay, read_frame, read_frame_body};
 use crate::error::{ClientError, Result};
-use crate::events::{Event, EventSink};
+use crate::events::{Event, EventSink, Revealed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -18,8 +18,8 @@ pub use veil_wire::MAX_STREAM_MESSAGE;
 use veil_wire::TransferStatus;
 use veil_wire::{ErrorCode, MailboxMsg, Request, Response, Side, StreamFrame, StreamFrameRef, cap_hash, encode_frame};
 
-/// Publisher options.
-#[derive(Debug, Clone)]
+/// Publisher options. Its `Debug` does not show a chosen code.
+#[derive(Clone)]
 pub struct PublishOptions {
     /// A chosen code, or None to have the relay allocate one.
     pub code: Option<String>,
@@ -32,6 +32,16 @@ pub struct PublishOptions {
     /// Keep the segments on the relay for this long, replayable with a ticket or
     /// `--from-start`. A recorded stream starts at once, without waiting for a viewer.
     pub record: Option<Duration>,
+}
+
+impl std::fmt::Debug for PublishOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishOptions")
+            .field("code", &self.code.as_ref().map(|_| ".."))
+            .field("viewers", &self.viewers)
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for PublishOptions {
@@ -80,8 +90,10 @@ pub async fn publish<R: AsyncRead + Unpin>(
     let tid = TransferId::random();
     let key = ContentKey::random();
     let caps = Capabilities::derive(&key);
+    // The publisher's own owner secret: viewers, who hold K, cannot act as the owner.
+    let owner_secret = veil_format::OwnerSecret::random();
     let (owner, download, max_viewers) =
-        (cap_hash(caps.owner.expose()), cap_hash(caps.download.expose()), opts.viewers.max(1));
+        (cap_hash(owner_secret.capability().expose()), cap_hash(caps.download.expose()), opts.viewers.max(1));
     let req = match opts.record {
         None => Request::StreamPublish { tid: tid.0, owner, download, max_viewers },
         Some(d) => Request::StreamPublishRecorded {
@@ -95,7 +107,7 @@ pub async fn publish<R: AsyncRead + Unpin>(
     };
     let (mut send, mut recv) = relay.open_request(&req).await?;
     if opts.record.is_some() {
-        events(Event::Ticket { ticket: veil_format::ticket::Ticket::encode_plain(&tid, &key) });
+        events(Event::Ticket { ticket: Revealed::new(veil_format::ticket::Ticket::encode_plain(&tid, &key)) });
     }
     let chosen = opts.code.as_deref().map(Code::parse).transpose()?;
     let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), Side::Sender).await?;
@@ -103,7 +115,7 @@ pub async fn publish<R: AsyncRead + Unpin>(
     if code.is_short() {
         events(Event::Warning { message: "this code is short: anyone who guesses it first can watch".into() });
     }
-    events(Event::Code { code: code.reveal() });
+    events(Event::Code { code: Revealed::new(code.reveal()) });
 
     // One key exchange per viewer, one after the other, on the same code.
     let (ev, viewers, k2) = (events.clone(), opts.viewers.max(1), key.clone());
@@ -479,7 +491,7 @@ async fn fetch_segment(relay: &Relay, tid: &TransferId, download: &[u8; 32], ind
     let give_up = tokio::time::Instant::now() + RECORDING_SILENCE;
     loop {
         // One wait of the relay's per request; the loop decides whether to wait again.
-        match crate::receive::fetch(relay, &req, Duration::ZERO).await {
+        match crate::receive::fetch(relay, &req, Duration::ZERO, veil_wire::MAX_CHUNK_BODY).await {
             Ok(b) => return Ok(b),
             Err(ClientError::Relay(e)) if e.code == ErrorCode::NotFound => {
                 return Err(ClientError::PeerGone(format!(

@@ -69,9 +69,10 @@ pub enum FormatError {
     /// The one-time code could not be parsed.
     #[error("invalid code: {0}")]
     InvalidCode(&'static str),
-    /// Key confirmation failed: someone typed the code wrong, or an attacker guessed.
+    /// Key confirmation failed or the exchange was cut: someone typed the code wrong, or
+    /// an attacker guessed.
     #[error(
-        "key confirmation failed: either you or your correspondent typed the code wrong, or someone tried to guess it; the code is used up"
+        "wrong code or interference: the code is burned, use a new one (key confirmation failed: either side may have typed it wrong, or someone tried to guess it)"
     )]
     WrongCode,
     /// The ticket could not be parsed.

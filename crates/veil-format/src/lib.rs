@@ -55,14 +55,13 @@ pub(crate) fn random_below(n: u32) -> u32 {
     }
 }
 
-/// The three capabilities derived from a content key. The relay stores only their
-/// hashes; presenting one proves knowledge of `K` for that purpose alone.
+/// The capabilities every holder of a content key has. The relay stores only their
+/// hashes; presenting one proves knowledge of `K` for that purpose alone. Writing and
+/// deleting need the [`OwnerSecret`] instead, which only the sender has.
 #[derive(Debug, Clone)]
 pub struct Capabilities {
     /// Fetch the manifest and chunks.
     pub download: SecretKey,
-    /// Upload, resume, complete, delete.
-    pub owner: SecretKey,
     /// Proof of a complete, authenticated download (counts against the limit).
     pub receipt: SecretKey,
 }
@@ -73,8 +72,42 @@ impl Capabilities {
         use kdf::{CTX_CAPABILITY, cap, derive};
         Capabilities {
             download: derive(key, cap::DOWNLOAD, CTX_CAPABILITY),
-            owner: derive(key, cap::OWNER, CTX_CAPABILITY),
             receipt: derive(key, cap::RECEIPT, CTX_CAPABILITY),
         }
+    }
+}
+
+/// The sender's own secret `O` for a transfer: 32 random bytes, never derived from `K`
+/// (which every receiver holds) and never given to anyone. Its capability
+/// ([`OwnerSecret::capability`]) uploads, resumes, completes and deletes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnerSecret(SecretKey);
+
+impl OwnerSecret {
+    /// A fresh random owner secret.
+    pub fn random() -> Self {
+        OwnerSecret(SecretKey::random())
+    }
+
+    /// The secret kept in a sender's resume state.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        OwnerSecret(SecretKey::from_bytes(bytes))
+    }
+
+    /// The raw secret (to keep in the sender's private resume state only).
+    pub fn expose(&self) -> &[u8; 32] {
+        self.0.expose()
+    }
+
+    /// The owner capability presented to the relay: `KDF(O, 2, "veilcap1")`.
+    pub fn capability(&self) -> SecretKey {
+        use kdf::{CTX_CAPABILITY, cap, derive};
+        derive(&self.0, cap::OWNER, CTX_CAPABILITY)
+    }
+}
+
+impl std::fmt::Debug for OwnerSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnerSecret(..)")
     }
 }

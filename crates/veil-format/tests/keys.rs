@@ -157,7 +157,12 @@ fn sealed_to_identity() {
 fn capabilities_are_distinct() {
     let key = ContentKey::random();
     let c = Capabilities::derive(&key);
-    assert_ne!(c.download.expose(), c.owner.expose());
-    assert_ne!(c.owner.expose(), c.receipt.expose());
-    assert!(!format!("{c:?}").contains(&hex::encode(c.owner.expose())));
+    assert_ne!(c.download.expose(), c.receipt.expose());
+    assert!(!format!("{c:?}").contains(&hex::encode(c.download.expose())));
+    // The owner capability is not derived from K: holding K gives no way to it.
+    let owner = veil_format::OwnerSecret::random();
+    let cap = owner.capability();
+    assert_ne!(cap.expose(), c.download.expose());
+    assert_ne!(cap, veil_format::kdf::derive(&key, veil_format::kdf::cap::OWNER, veil_format::kdf::CTX_CAPABILITY));
+    assert_eq!(format!("{owner:?}"), "OwnerSecret(..)");
 }

@@ -23,7 +23,7 @@ use veil_format::kdf::{self, blake2b_256, derive};
 use veil_format::manifest::{self, ContentKind, Entry, EntryKind, Manifest, SignedManifest};
 use veil_format::sealed::{self, open_sealed, seal_to_with};
 use veil_format::ticket::{self, Ticket, is_ticket};
-use veil_format::{Capabilities, ContentKey, FormatError, SecretKey, TransferId};
+use veil_format::{Capabilities, ContentKey, FormatError, OwnerSecret, SecretKey, TransferId};
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 
 // ---------------------------------------------------------------------------------------
@@ -145,14 +145,18 @@ fn kdf_compute(c: &Value) -> Outputs {
             let k = key(c, "key");
             let caps = Capabilities::derive(&k);
             assert_eq!(caps.download, derive(&k, kdf::cap::DOWNLOAD, kdf::CTX_CAPABILITY));
-            assert_eq!(caps.owner, derive(&k, kdf::cap::OWNER, kdf::CTX_CAPABILITY));
             assert_eq!(caps.receipt, derive(&k, kdf::cap::RECEIPT, kdf::CTX_CAPABILITY));
+            // The owner capability comes from the sender's own secret O, never from K.
+            let o = key(c, "owner_secret");
+            let owner = OwnerSecret::from_bytes(*o.expose()).capability();
+            assert_eq!(owner, derive(&o, kdf::cap::OWNER, kdf::CTX_CAPABILITY));
+            assert_ne!(owner, derive(&k, kdf::cap::OWNER, kdf::CTX_CAPABILITY));
             obj(json!({
                 "download_id": kdf::cap::DOWNLOAD,
                 "owner_id": kdf::cap::OWNER,
                 "receipt_id": kdf::cap::RECEIPT,
                 "download": h(caps.download.expose()),
-                "owner": h(caps.owner.expose()),
+                "owner": h(owner.expose()),
                 "receipt": h(caps.receipt.expose()),
             }))
         }
@@ -197,7 +201,7 @@ fn kdf_vectors() {
     for index in [0u64, 1, 0x0102_0304_0506_0708] {
         cases.push(json!({ "name": format!("chunk key {index}"), "kind": "chunk_key", "key": K1, "index": index }));
     }
-    cases.push(json!({ "name": "capabilities", "kind": "capabilities", "key": K1 }));
+    cases.push(json!({ "name": "capabilities", "kind": "capabilities", "key": K1, "owner_secret": h(&[0xee; 32]) }));
     cases.push(json!({ "name": "blake2b-256 of nothing", "kind": "blake2b_256", "parts": [] }));
     cases.push(
         json!({ "name": "blake2b-256 of two parts", "kind": "blake2b_256", "parts": [h(b"veil pake key v1\0"), K1] }),

@@ -37,6 +37,9 @@ pub const MAX_MANIFEST_BODY: u32 = 64 * 1024 * 1024;
 pub const MAX_CHUNK_INDEX: u64 = 1 << 40;
 /// Largest mailbox message.
 pub const MAX_MAILBOX_BODY: usize = 4096;
+/// Most messages one side may post in one key exchange on a mailbox (SPAKE2 and key
+/// confirmation take two, the delivery rides on the second).
+pub const MAX_MAILBOX_MESSAGES: usize = 8;
 
 /// A transfer id (16 random bytes chosen by the sender).
 pub type TransferId = [u8; 16];
@@ -272,18 +275,29 @@ pub const MAX_INBOX_BODY: u32 = 4096;
 /// entries of [`MAX_INBOX_BODY`] bytes stay under [`MAX_FRAME_LEN`].
 pub const MAX_INBOX_LIST: usize = 12;
 /// Domain prefix of the relay authentication message.
-pub const AUTH_DOMAIN: &[u8] = b"veil relay auth v1\0";
+pub const AUTH_DOMAIN: &[u8] = b"veil relay auth v2\0";
+/// TLS exporter label (RFC 8446 section 7.5) of the value that binds an authentication to
+/// its QUIC connection: both ends export [`AUTH_EXPORTER_LEN`] bytes with this label and
+/// an empty context.
+pub const AUTH_EXPORTER_LABEL: &[u8] = b"EXPORTER-veil-relay-auth";
+/// Bytes of TLS exporter output bound into the authentication message.
+pub const AUTH_EXPORTER_LEN: usize = 32;
 
 /// The inbox id of an Ed25519 public key: BLAKE3 derive_key("veil inbox id v1", key).
 pub fn inbox_id(ed25519: &[u8; 32]) -> InboxId {
     blake3::derive_key("veil inbox id v1", ed25519)
 }
 
-/// What a client signs to authenticate: `"veil relay auth v1\0" || nonce || ALPN`.
-pub fn auth_message(nonce: &[u8; 32]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(AUTH_DOMAIN.len() + 32 + ALPN.len());
+/// What a client signs to authenticate:
+/// `"veil relay auth v2\0" || nonce || exporter || ALPN`, where `exporter` is the TLS
+/// exporter value of the connection ([`AUTH_EXPORTER_LABEL`]), so a signature made for
+/// one connection is worthless on any other (a machine in the middle cannot pass a
+/// relay's challenge on to a client and reuse the answer).
+pub fn auth_message(nonce: &[u8; 32], exporter: &[u8; AUTH_EXPORTER_LEN]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(AUTH_DOMAIN.len() + 32 + AUTH_EXPORTER_LEN + ALPN.len());
     m.extend_from_slice(AUTH_DOMAIN);
     m.extend_from_slice(nonce);
+    m.extend_from_slice(exporter);
     m.extend_from_slice(ALPN);
     m
 }
@@ -349,6 +363,16 @@ pub enum StreamFrameRef<'a> {
     Skipped(u64),
     /// See [`StreamFrame::Aborted`].
     Aborted(&'a str),
+}
+
+impl StreamFrame {
+    /// Whether an encoded frame (length prefix included) is one after which nothing more
+    /// comes on a viewer's stream ([`StreamFrame::End`] or [`StreamFrame::Aborted`]),
+    /// judged from its variant byte without decoding the rest.
+    pub fn is_terminal_encoded(frame: &[u8]) -> bool {
+        // postcard writes the variant index as a varint; these are below 128.
+        matches!(frame.get(4), Some(2) | Some(5))
+    }
 }
 
 /// Largest plaintext a publisher puts in one stream message (so a message frame stays
@@ -471,6 +495,11 @@ pub enum ErrorCode {
     Incomplete,
     /// Anything else.
     Internal,
+    /// The transfer is complete: its manifest and chunks can no longer change.
+    Completed,
+    /// This relay needs the connection to prove an identity first
+    /// ([`Request::AuthChallenge`], [`Request::Auth`]), then the request again.
+    AuthRequired,
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -490,6 +519,8 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::Incomplete => "incomplete",
             ErrorCode::Internal => "internal error",
+            ErrorCode::Completed => "transfer complete and immutable",
+            ErrorCode::AuthRequired => "authentication required",
         };
         f.write_str(s)
     }

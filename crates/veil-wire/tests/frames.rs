@@ -35,7 +35,7 @@ const DOWNLOAD: Capability = [3; 32];
 const RECEIPT: Capability = [4; 32];
 
 /// Every error code, in registry (wire index) order.
-const ALL_CODES: [ErrorCode; 14] = [
+const ALL_CODES: [ErrorCode; 16] = [
     ErrorCode::BadRequest,
     ErrorCode::TooLarge,
     ErrorCode::NotFound,
@@ -50,6 +50,8 @@ const ALL_CODES: [ErrorCode; 14] = [
     ErrorCode::Conflict,
     ErrorCode::Incomplete,
     ErrorCode::Internal,
+    ErrorCode::Completed,
+    ErrorCode::AuthRequired,
 ];
 
 /// The postcard variant index and name of a request. Exhaustive on purpose: a new
@@ -265,7 +267,7 @@ fn computed() -> BTreeMap<String, Vec<u8>> {
     // Not a frame: what the relay stores for a capability (see the spec).
     out.insert("capability/00-cap_hash".to_string(), cap_hash(&DOWNLOAD).to_vec());
     // Not frames either: what an identity signs to authenticate, and its inbox id.
-    out.insert("auth/00-auth_message".to_string(), auth_message(&[0xaa; 32]));
+    out.insert("auth/00-auth_message".to_string(), auth_message(&[0xaa; 32], &[0xbb; 32]));
     out.insert("inbox/00-inbox_id".to_string(), inbox_id(&[6; 32]).to_vec());
     out
 }
