@@ -564,11 +564,10 @@ impl OutputPlan {
             })
         } else {
             // link(2) never replaces anything and does not follow a link at the new name.
+            // The temporary name stays until the whole transfer is placed, so a finish
+            // that fails later can be retried (with overwrite) from the same folder.
             match self.part.hard_link(&f.name, parent, name) {
-                Ok(()) => {
-                    let _ = self.part.remove_file(&f.name);
-                    Ok(())
-                }
+                Ok(()) => Ok(()),
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Err(ClientError::Exists(fin)),
                 Err(err) => Err(ClientError::io("creating", fin, err)),
             }

@@ -311,6 +311,15 @@ fn failed_finish_leaves_no_half_placed_entry() {
         let n = e.unwrap().file_name().to_string_lossy().into_owned();
         assert!(["one", "sub", "three"].contains(&n.as_str()) || n.starts_with(".veil-"), "stray {n}");
     }
+    // Once the obstacle is gone, a rerun (a resume: nothing written again) finishes.
+    std::fs::remove_dir(out.join("three")).unwrap();
+    let plan = OutputPlan::new(&m, &out, part_of(&out, &m), true, true).unwrap();
+    plan.verify(&m).unwrap();
+    plan.finish(&m).unwrap();
+    assert_eq!(std::fs::read(out.join("one")).unwrap(), big);
+    assert_eq!(std::fs::read(out.join("sub/two")).unwrap(), b"second");
+    assert_eq!(std::fs::read(out.join("three")).unwrap(), b"third");
+    assert!(!part_of(&out, &m).exists());
 }
 
 #[test]
