@@ -55,6 +55,24 @@ pub enum ClientError {
     /// A file would be overwritten.
     #[error("{} already exists; use --overwrite to replace it", .0.display())]
     Exists(PathBuf),
+    /// The temporary folder of a receive is not a private folder of ours (a symbolic link,
+    /// not a folder, another owner, or open to others): someone may be tampering with it.
+    #[error("refusing to use the temporary folder {}: {reason}; remove it if it is not yours and try again", .path.display())]
+    UnsafeTemp {
+        /// The temporary folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A received entry would be written through a symbolic link or something else that
+    /// is not a plain folder.
+    #[error("refusing to write {}: {reason}", .path.display())]
+    UnsafePath {
+        /// The path in the output folder.
+        path: PathBuf,
+        /// What is in the way.
+        reason: &'static str,
+    },
     /// The user declined the transfer.
     #[error("transfer declined")]
     Declined,

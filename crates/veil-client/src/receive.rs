@@ -242,16 +242,8 @@ async fn run(
     // Ours now (made or checked by the plan): removed after a final error.
     *part_dir_out = Some(part_dir.clone());
     let progress_path = part_dir.join("done");
-    let have: std::collections::HashSet<u64> = std::fs::read_to_string(&progress_path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    let mut progress = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&progress_path)
-        .map_err(|e| ClientError::io("writing", &progress_path, e))?;
+    let have = plan.done_chunks()?;
+    let mut progress = plan.open_progress()?;
 
     let cs = u64::from(manifest.chunk_size);
     let total = manifest.total_size;
@@ -314,7 +306,7 @@ async fn run(
     .map_err(|e| ClientError::Protocol(e.to_string()))?;
     if let Err(e) = result {
         // Authenticated chunks but a hash mismatch: the sender's manifest lies. Start over next time.
-        let _ = std::fs::remove_dir_all(&part_dir);
+        plan.discard();
         opts.home.remove(&sname);
         return Err(e);
     }
@@ -333,7 +325,7 @@ async fn run(
                 .ok_or_else(|| ClientError::Protocol("empty text transfer".into()))?;
             let t = std::fs::read(&p).map_err(|e| ClientError::io("reading", &p, e))?;
             text = Some(String::from_utf8_lossy(&t).into_owned());
-            let _ = std::fs::remove_dir_all(&part_dir);
+            plan.discard();
             Vec::new()
         }
         ContentKind::Stdin => {
@@ -349,7 +341,7 @@ async fn run(
             })
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            let _ = std::fs::remove_dir_all(&part_dir);
+            plan.discard();
             r.map_err(|e| ClientError::io("writing", "standard output", e))?;
             Vec::new()
         }

@@ -22,6 +22,8 @@ pub const MANIFEST_VERSION: u8 = 1;
 pub const MAX_MANIFEST_LEN: usize = 64 * 1024 * 1024;
 /// Most entries in one transfer.
 pub const MAX_ENTRIES: usize = 1_000_000;
+/// Highest permission bits an entry may carry: no set-id, sticky or file-type bits.
+pub const MAX_MODE: u32 = 0o777;
 /// Largest total size a manifest may declare (1 PiB).
 pub const MAX_TOTAL_SIZE: u64 = 1 << 50;
 const SIG_DOMAIN: &[u8] = b"veil manifest v1\0";
@@ -55,7 +57,7 @@ pub struct Entry {
     pub kind: EntryKind,
     /// Size in bytes (0 for folders).
     pub size: u64,
-    /// Unix permission bits (only 0o777 are restored).
+    /// Unix permission bits, at most [`MAX_MODE`] (a receiver masks them with its umask).
     pub mode: u32,
     /// BLAKE3 of the plaintext (zeros for folders).
     pub hash: [u8; 32],
@@ -174,19 +176,11 @@ impl Manifest {
             if !seen.insert(folded.clone()) {
                 return Err(FormatError::UnsafeName { name: escape_text(&e.path), reason: "duplicate name" });
             }
-            // No entry may live below a file.
-            let mut prefix = String::new();
-            for comp in folded.split('/') {
-                if !prefix.is_empty() && files.contains(&prefix) {
-                    return Err(FormatError::UnsafeName {
-                        name: escape_text(&e.path),
-                        reason: "path goes through a file",
-                    });
-                }
-                if !prefix.is_empty() {
-                    prefix.push('/');
-                }
-                prefix.push_str(comp);
+            if e.mode > MAX_MODE {
+                return Err(FormatError::Malformed {
+                    what: "manifest",
+                    reason: "mode with bits above 0o777 (set-id, sticky or file type)",
+                });
             }
             match e.kind {
                 EntryKind::Dir if e.size != 0 => {
@@ -199,6 +193,14 @@ impl Manifest {
             }
             sum =
                 sum.checked_add(e.size).ok_or(FormatError::Malformed { what: "manifest", reason: "sizes overflow" })?;
+        }
+        // No entry may live below a file, whichever comes first in the list.
+        for e in &self.entries {
+            let folded = e.path.to_lowercase();
+            let below_file = folded.match_indices('/').any(|(i, _)| files.contains(&folded[..i]));
+            if below_file {
+                return Err(FormatError::UnsafeName { name: escape_text(&e.path), reason: "path goes through a file" });
+            }
         }
         if sum != self.total_size {
             return Err(FormatError::Malformed { what: "manifest", reason: "total size does not match entries" });
@@ -341,7 +343,8 @@ const WINDOWS_RESERVED: &[&str] = &[
 
 /// Reject every name that could escape an output folder or misbehave on some system:
 /// empty, absolute, `.`/`..` components, backslashes, drive letters and other `:`,
-/// NUL and control characters, Windows reserved device names, trailing dots/spaces,
+/// NUL and control characters, bidirectional text controls (which make a name display
+/// differently from what it is, like `photo<U+202E>gpj.exe`), Windows reserved device names, trailing dots/spaces,
 /// over-long components.
 pub fn validate_name(name: &str) -> Result<()> {
     let bad = |reason| Err(FormatError::UnsafeName { name: escape_text(name), reason });
@@ -363,6 +366,9 @@ pub fn validate_name(name: &str) -> Result<()> {
     if name.chars().any(|c| c.is_control()) {
         return bad("control character in name");
     }
+    if name.chars().any(is_bidi_control) {
+        return bad("bidirectional text control in name");
+    }
     for comp in name.split('/') {
         if comp.is_empty() {
             return bad("empty path component");
@@ -383,4 +389,10 @@ pub fn validate_name(name: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Unicode bidirectional embedding, override and isolate controls and the implicit
+/// direction marks (U+200E, U+200F, U+061C).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }

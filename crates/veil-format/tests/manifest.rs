@@ -139,3 +139,50 @@ fn name_validation() {
     let e = validate_name("\x1b]0;pwned\x07").unwrap_err().to_string();
     assert!(!e.contains('\x1b') && !e.contains('\x07'), "{e}");
 }
+
+#[test]
+fn entry_below_a_file_refused_in_any_order() {
+    let tid = TransferId::random();
+    let dir = |p: &str| Entry { path: p.into(), kind: EntryKind::Dir, size: 0, mode: 0o755, hash: [0; 32] };
+    for entries in [
+        vec![entry("a", 1), entry("a/b", 1)],
+        vec![entry("a/b", 1), entry("a", 1)],
+        vec![entry("x/a/b/c", 1), entry("X/A", 1)],
+        vec![dir("a/b"), entry("a", 1)],
+    ] {
+        let names: Vec<_> = entries.iter().map(|e| e.path.clone()).collect();
+        let r = Manifest::new(tid, ContentKind::Files, 1024, entries);
+        assert!(matches!(r, Err(FormatError::UnsafeName { .. })), "{names:?} must be refused, got {r:?}");
+    }
+    // Folders may hold entries whatever the order.
+    assert!(Manifest::new(tid, ContentKind::Files, 1024, vec![entry("a/b", 1), dir("a")]).is_ok());
+    assert!(Manifest::new(tid, ContentKind::Files, 1024, vec![dir("a"), entry("a/b", 1)]).is_ok());
+}
+
+#[test]
+fn bidi_controls_in_names_refused() {
+    for c in
+        ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}']
+            .into_iter()
+            .chain(['\u{200E}', '\u{200F}', '\u{061C}'])
+    {
+        let name = format!("invoice{c}fdp.exe");
+        let r = validate_name(&name);
+        assert!(matches!(r, Err(FormatError::UnsafeName { .. })), "U+{:04X} must be refused, got {r:?}", c as u32);
+        assert!(!r.unwrap_err().to_string().contains(c), "the error text escapes U+{:04X}", c as u32);
+        let r = Manifest::new(TransferId::random(), ContentKind::Files, 1024, vec![entry(&format!("d/{name}"), 1)]);
+        assert!(r.is_err());
+    }
+}
+
+#[test]
+fn modes_above_0o777_refused() {
+    let tid = TransferId::random();
+    for mode in [0o4755, 0o2755, 0o1777, 0o100644, u32::MAX] {
+        let e = Entry { path: "f".into(), kind: EntryKind::File, size: 1, mode, hash: [1; 32] };
+        let r = Manifest::new(tid, ContentKind::Files, 1024, vec![e]);
+        assert!(matches!(r, Err(FormatError::Malformed { .. })), "mode {mode:o} must be refused, got {r:?}");
+    }
+    let e = Entry { path: "f".into(), kind: EntryKind::File, size: 1, mode: 0o777, hash: [1; 32] };
+    assert!(Manifest::new(tid, ContentKind::Files, 1024, vec![e]).is_ok());
+}
