@@ -5,6 +5,7 @@
 use crate::error::{FormatError, Result};
 use crate::kdf::{CTX_IDENTITY, blake2b_256, derive};
 use crate::secret::SecretKey;
+use crate::strict::{base32_exact, ed25519_key, word_list};
 use argon2::{Algorithm, Argon2, Params, Version};
 use ed25519_dalek::SigningKey;
 use unicode_normalization::UnicodeNormalization;
@@ -163,9 +164,9 @@ impl PublicIdentity {
 
     /// Parse a string made by [`PublicIdentity::encode`] (case-insensitive, spaces ignored).
     pub fn decode(s: &str) -> Result<PublicIdentity> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
         let body = s.strip_prefix(IDENTITY_PREFIX).ok_or(FormatError::InvalidIdentity("must start with veilid1"))?;
-        let b = crate::BASE32.decode(body.as_bytes()).map_err(|_| FormatError::InvalidIdentity("not base32"))?;
+        let b = base32_exact(body).ok_or(FormatError::InvalidIdentity("not base32"))?;
         if b.len() != 68 {
             return Err(FormatError::InvalidIdentity("wrong length"));
         }
@@ -177,8 +178,7 @@ impl PublicIdentity {
         let mut x25519 = [0u8; 32];
         ed25519.copy_from_slice(&b[..32]);
         x25519.copy_from_slice(&b[32..64]);
-        ed25519_dalek::VerifyingKey::from_bytes(&ed25519)
-            .map_err(|_| FormatError::InvalidIdentity("not a valid Ed25519 key"))?;
+        ed25519_key(&ed25519).ok_or(FormatError::InvalidIdentity("not a valid Ed25519 key"))?;
         Ok(PublicIdentity { ed25519, x25519 })
     }
 
@@ -201,17 +201,12 @@ impl std::fmt::Debug for PublicIdentity {
     }
 }
 
-/// The passphrase word list (EFF large list, 7776 words, 12.9 bits each).
+/// The passphrase word list (EFF large list less its 4 hyphenated words: 7772 words,
+/// 12.9 bits each).
 pub fn passphrase_words() -> &'static [&'static str] {
     use std::sync::OnceLock;
     static W: OnceLock<Vec<&'static str>> = OnceLock::new();
-    W.get_or_init(|| {
-        include_str!("words-eff-long.txt")
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.contains('-'))
-            .collect()
-    })
+    W.get_or_init(|| word_list(include_str!("words-eff-long.txt")))
 }
 
 /// Default number of words in a generated passphrase (7 x 12.9 = 90 bits).

@@ -11,7 +11,8 @@ use crate::chunk::{MAX_CHUNK_SIZE, chunk_count, envelope_open, envelope_seal};
 use crate::error::{FormatError, Result, escape_text};
 use crate::kdf::{CTX_MANIFEST, derive};
 use crate::secret::{ContentKey, TransferId};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use crate::strict::{ed25519_key, postcard_exact};
+use ed25519_dalek::{Signature, Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 /// Magic at the start of a stored manifest.
@@ -55,7 +56,7 @@ pub struct Entry {
     pub kind: EntryKind,
     /// Size in bytes (0 for folders).
     pub size: u64,
-    /// Unix permission bits (only 0o777 are restored).
+    /// Unix permission bits, at most [`MAX_MODE`] (`0o777`); anything above is malformed.
     pub mode: u32,
     /// BLAKE3 of the plaintext (zeros for folders).
     pub hash: [u8; 32],
@@ -94,6 +95,10 @@ pub struct SignedManifest {
     /// receivers match the signer key against their contacts).
     pub sender_name: Option<String>,
 }
+
+/// Largest `mode` an entry may carry: the nine permission bits. Set-user-id, set-group-id
+/// and sticky bits (and anything higher) make a manifest malformed.
+pub const MAX_MODE: u32 = 0o777;
 
 /// Longest sender name a manifest may carry, in bytes.
 pub const MAX_SENDER_NAME: usize = 128;
@@ -164,6 +169,9 @@ impl Manifest {
                 size: self.entries.len() as u64,
                 limit: MAX_ENTRIES as u64,
             });
+        }
+        if self.entries.iter().any(|e| e.mode > MAX_MODE) {
+            return Err(FormatError::Malformed { what: "manifest", reason: "mode above 0o777" });
         }
         let mut sum = 0u64;
         let mut seen = std::collections::HashSet::new();
@@ -274,16 +282,14 @@ impl Manifest {
         }
         let mk = derive(key, 0, CTX_MANIFEST);
         let plain = envelope_open(&mk, &manifest_ad(tid), &sealed[5..])?;
-        let signed: SignedManifest = postcard::from_bytes(&plain)
-            .map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
+        let signed: SignedManifest = postcard_exact(&plain, "manifest")?;
         if signed.recipient != recipient {
             return Err(FormatError::BadSignature);
         }
-        let vk = VerifyingKey::from_bytes(&signed.signer).map_err(|_| FormatError::BadSignature)?;
+        let vk = ed25519_key(&signed.signer).ok_or(FormatError::BadSignature)?;
         let msg = signed_message(tid, signed.recipient.as_ref(), signed.sender_name.as_deref(), &signed.body)?;
         vk.verify_strict(&msg, &Signature::from_bytes(&signed.signature)).map_err(|_| FormatError::BadSignature)?;
-        let manifest: Manifest = postcard::from_bytes(&signed.body)
-            .map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
+        let manifest: Manifest = postcard_exact(&signed.body, "manifest")?;
         if manifest.transfer_id != *tid {
             return Err(FormatError::Malformed { what: "manifest", reason: "belongs to another transfer" });
         }
