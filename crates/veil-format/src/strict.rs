@@ -52,3 +52,31 @@ pub(crate) fn ed25519_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
 pub(crate) fn word_list(text: &'static str) -> Vec<&'static str> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('-')).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// What the libraries do on their own, which is why the helpers above exist.
+    #[test]
+    fn library_behaviour_the_spec_relies_on() {
+        // postcard 1.x takes an overlong varint and leaves trailing bytes to the caller.
+        assert_eq!(postcard::from_bytes::<u32>(&[0x80, 0x00]).unwrap(), 0);
+        assert_eq!(postcard::from_bytes::<u32>(&[0x05, 0xff]).unwrap(), 5);
+        assert!(postcard_exact::<u32>(&[0x80, 0x00], "test").is_err());
+        assert!(postcard_exact::<u32>(&[0x05, 0xff], "test").is_err());
+        assert_eq!(postcard_exact::<u32>(&[0x05], "test").unwrap(), 5);
+        // data-encoding's BASE32_NOPAD_NOCASE already refuses non-zero trailing bits
+        // ("ab": 10 bits, one byte and two trailing bits, the last one set).
+        assert!(crate::BASE32.decode(b"aa").is_ok());
+        assert!(crate::BASE32.decode(b"ab").is_err());
+        assert!(base32_exact("ab").is_none());
+        assert_eq!(base32_exact("aa").unwrap(), vec![0]);
+        // ed25519-dalek's from_bytes accepts the identity point; we do not.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(VerifyingKey::from_bytes(&identity).is_ok());
+        assert!(ed25519_key(&identity).is_none());
+    }
+}
