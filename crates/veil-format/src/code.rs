@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 pub fn code_words() -> &'static [&'static str] {
     use std::sync::OnceLock;
     static W: OnceLock<Vec<&'static str>> = OnceLock::new();
-    W.get_or_init(|| include_str!("words-eff-short.txt").lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+    W.get_or_init(|| crate::strict::word_list(include_str!("words-eff-short.txt")))
 }
 
 /// Default number of words in a generated code (2 x 10.3 = 20.7 bits).
@@ -139,6 +139,20 @@ impl PakeStart {
         (PakeStart { inner, role }, msg)
     }
 
+    /// [`PakeStart::new`] with the secret scalar fixed (test vectors only): the scalar is
+    /// `scalar_bytes` read as a little-endian integer modulo the group order, which is
+    /// exactly what SPAKE2 makes of the 64 random bytes it draws.
+    pub fn new_with(role: Role, code: &Code, scalar_bytes: [u8; 64]) -> (PakeStart, Vec<u8>) {
+        let pw = Password::new(code.reveal().as_bytes());
+        let (a, b) = (PakeIdentity::new(ID_SENDER), PakeIdentity::new(ID_RECEIVER));
+        let rng = FixedBytes { bytes: scalar_bytes, used: 0 };
+        let (inner, msg) = match role {
+            Role::Sender => Spake2::<Ed25519Group>::start_a_with_rng(&pw, &a, &b, rng),
+            Role::Receiver => Spake2::<Ed25519Group>::start_b_with_rng(&pw, &a, &b, rng),
+        };
+        (PakeStart { inner, role }, msg)
+    }
+
     /// Finish with the peer's message. A wrong code is only noticed at confirmation.
     pub fn finish(self, peer_msg: &[u8]) -> Result<PakeKey> {
         let k = self
@@ -149,6 +163,36 @@ impl PakeStart {
         Ok(PakeKey { key, role: self.role })
     }
 }
+
+/// A "random" source that hands out fixed bytes, for [`PakeStart::new_with`]. SPAKE2 0.4
+/// draws exactly 64 bytes (one `Scalar::random`); should it ever draw more, the bytes
+/// repeat, so a vector would change visibly rather than panic.
+struct FixedBytes {
+    bytes: [u8; 64],
+    used: usize,
+}
+
+impl rand_core::RngCore for FixedBytes {
+    fn next_u32(&mut self) -> u32 {
+        rand_core::impls::next_u32_via_fill(self)
+    }
+    fn next_u64(&mut self) -> u64 {
+        rand_core::impls::next_u64_via_fill(self)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for d in dest {
+            *d = self.bytes[self.used % self.bytes.len()];
+            self.used += 1;
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> std::result::Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+// Only ever used to reproduce test vectors.
+impl rand_core::CryptoRng for FixedBytes {}
 
 /// The key both sides share after SPAKE2 (if the codes matched).
 #[derive(Debug)]

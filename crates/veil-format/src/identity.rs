@@ -5,6 +5,7 @@
 use crate::error::{FormatError, Result};
 use crate::kdf::{CTX_IDENTITY, blake2b_256, derive};
 use crate::secret::SecretKey;
+use crate::strict::{base32_exact, ed25519_key, word_list};
 use argon2::{Algorithm, Argon2, Params, Version};
 use ed25519_dalek::SigningKey;
 use unicode_normalization::UnicodeNormalization;
@@ -163,9 +164,9 @@ impl PublicIdentity {
 
     /// Parse a string made by [`PublicIdentity::encode`] (case-insensitive, spaces ignored).
     pub fn decode(s: &str) -> Result<PublicIdentity> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
         let body = s.strip_prefix(IDENTITY_PREFIX).ok_or(FormatError::InvalidIdentity("must start with veilid1"))?;
-        let b = crate::BASE32.decode(body.as_bytes()).map_err(|_| FormatError::InvalidIdentity("not base32"))?;
+        let b = base32_exact(body).ok_or(FormatError::InvalidIdentity("not base32"))?;
         if b.len() != 68 {
             return Err(FormatError::InvalidIdentity("wrong length"));
         }
@@ -177,8 +178,7 @@ impl PublicIdentity {
         let mut x25519 = [0u8; 32];
         ed25519.copy_from_slice(&b[..32]);
         x25519.copy_from_slice(&b[32..64]);
-        ed25519_dalek::VerifyingKey::from_bytes(&ed25519)
-            .map_err(|_| FormatError::InvalidIdentity("not a valid Ed25519 key"))?;
+        ed25519_key(&ed25519).ok_or(FormatError::InvalidIdentity("not a valid Ed25519 key"))?;
         Ok(PublicIdentity { ed25519, x25519 })
     }
 
@@ -201,17 +201,12 @@ impl std::fmt::Debug for PublicIdentity {
     }
 }
 
-/// The passphrase word list (EFF large list, 7776 words, 12.9 bits each).
+/// The passphrase word list (EFF large list less its 4 hyphenated words: 7772 words,
+/// 12.9 bits each).
 pub fn passphrase_words() -> &'static [&'static str] {
     use std::sync::OnceLock;
     static W: OnceLock<Vec<&'static str>> = OnceLock::new();
-    W.get_or_init(|| {
-        include_str!("words-eff-long.txt")
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.contains('-'))
-            .collect()
-    })
+    W.get_or_init(|| word_list(include_str!("words-eff-long.txt")))
 }
 
 /// Default number of words in a generated passphrase (7 x 12.9 = 90 bits).
@@ -232,19 +227,27 @@ pub fn generate_passphrase(words: usize) -> Zeroizing<String> {
     out
 }
 
-/// Rough guessing-entropy estimate in bits: diceware phrases from our list count
-/// 12.9 bits per word; anything else counts its character classes, discounted for
-/// repetition, and capped for short inputs.
+/// Characters that separate the words of a passphrase for [`estimate_bits`].
+const WORD_SEPARATORS: [char; 4] = ['-', ' ', '_', '.'];
+
+/// Rough guessing-entropy estimate in bits. Repetition adds nothing: a word, a character
+/// run or a repeated pattern counts once. Diceware phrases from our list count 12.9 bits
+/// per *distinct* word (compared lowercase); anything else is first reduced (repeated
+/// words dropped, runs of one character collapsed, each word cut to its shortest
+/// repeating unit), then counted by its character classes, with repeated characters at a
+/// quarter and an overall discount for human-chosen text.
 pub fn estimate_bits(passphrase: &str) -> u32 {
     let p = normalize_passphrase(passphrase);
     let list = passphrase_words();
-    let words: Vec<&str> = p.split(['-', ' ', '_', '.']).filter(|w| !w.is_empty()).collect();
-    if !words.is_empty() && words.iter().all(|w| list.binary_search(&w.to_lowercase().as_str()).is_ok()) {
-        return (words.len() as f64 * (list.len() as f64).log2()) as u32;
+    let words: Vec<String> = p.split(WORD_SEPARATORS).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    if !words.is_empty() && words.iter().all(|w| list.binary_search(&w.as_str()).is_ok()) {
+        let distinct: std::collections::BTreeSet<&String> = words.iter().collect();
+        return (distinct.len() as f64 * (list.len() as f64).log2()) as u32;
     }
+    let reduced = Zeroizing::new(reduce_repetition(&p));
     let (mut lower, mut upper, mut digit, mut other) = (false, false, false, false);
     let mut distinct = std::collections::BTreeSet::new();
-    for c in p.chars() {
+    for c in reduced.chars() {
         distinct.insert(c);
         if c.is_ascii_lowercase() {
             lower = true
@@ -260,9 +263,75 @@ pub fn estimate_bits(passphrase: &str) -> u32 {
     let per_char = f64::from(charset.max(2)).log2();
     // Human-chosen text is far from uniform: count each distinct character once fully
     // and repeats at a quarter.
-    let n = p.chars().count() as f64;
+    let n = reduced.chars().count() as f64;
     let d = distinct.len() as f64;
     ((d + (n - d) * 0.25) * per_char * 0.6) as u32
+}
+
+/// The passphrase with its repetition removed: each word (split at
+/// [`WORD_SEPARATORS`], compared exactly) kept only at its first occurrence together with
+/// the separator before it, runs of one character collapsed to one, and each word cut to
+/// its shortest repeating unit (`abcabcab` -> `abc`).
+fn reduce_repetition(p: &str) -> String {
+    // (separators before the word, the word)
+    let mut tokens: Vec<(String, String)> = Vec::new();
+    let (mut separator, mut word) = (String::new(), String::new());
+    for c in p.chars() {
+        if WORD_SEPARATORS.contains(&c) {
+            if !word.is_empty() {
+                tokens.push((std::mem::take(&mut separator), std::mem::take(&mut word)));
+            }
+            separator.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    if !word.is_empty() {
+        tokens.push((separator, word));
+    }
+    let mut out = String::with_capacity(p.len());
+    let mut seen = std::collections::HashSet::new();
+    for (separator, word) in &tokens {
+        if seen.insert(word.as_str()) {
+            out.push_str(separator);
+            out.extend(shortest_period(&collapse_runs(word)));
+        }
+    }
+    out
+}
+
+/// `aaab` -> `ab`.
+fn collapse_runs(w: &str) -> Vec<char> {
+    let mut out: Vec<char> = Vec::with_capacity(w.len());
+    for c in w.chars() {
+        if out.last() != Some(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The shortest prefix `u` of `w` such that `w` is `u` repeated (the last copy possibly
+/// cut short), if it repeats at least twice; else `w`. Linear time (KMP failure function).
+fn shortest_period(w: &[char]) -> &[char] {
+    let n = w.len();
+    if n < 2 {
+        return w;
+    }
+    // fail[i] = length of the longest proper border of w[..=i].
+    let mut fail = vec![0usize; n];
+    let mut k = 0;
+    for i in 1..n {
+        while k > 0 && w[i] != w[k] {
+            k = fail[k - 1];
+        }
+        if w[i] == w[k] {
+            k += 1;
+        }
+        fail[i] = k;
+    }
+    let period = n - fail[n - 1];
+    if 2 * period <= n { &w[..period] } else { w }
 }
 
 /// Refuse passphrases estimated below [`MIN_PASSPHRASE_BITS`].

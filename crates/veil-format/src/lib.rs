@@ -25,6 +25,7 @@ pub mod kdf;
 pub mod manifest;
 pub mod sealed;
 pub mod secret;
+mod strict;
 pub mod ticket;
 
 #[doc = include_str!("../FORMAT.md")]

@@ -11,7 +11,8 @@ use crate::chunk::{MAX_CHUNK_SIZE, chunk_count, envelope_open, envelope_seal};
 use crate::error::{FormatError, Result, escape_text};
 use crate::kdf::{CTX_MANIFEST, derive};
 use crate::secret::{ContentKey, TransferId};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use crate::strict::{ed25519_key, postcard_exact};
+use ed25519_dalek::{Signature, Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 /// Magic at the start of a stored manifest.
@@ -57,7 +58,7 @@ pub struct Entry {
     pub kind: EntryKind,
     /// Size in bytes (0 for folders).
     pub size: u64,
-    /// Unix permission bits, at most [`MAX_MODE`] (a receiver masks them with its umask).
+    /// Unix permission bits, at most [`MAX_MODE`] (`0o777`); anything above is malformed.
     pub mode: u32,
     /// BLAKE3 of the plaintext (zeros for folders).
     pub hash: [u8; 32],
@@ -167,6 +168,9 @@ impl Manifest {
                 limit: MAX_ENTRIES as u64,
             });
         }
+        if self.entries.iter().any(|e| e.mode > MAX_MODE) {
+            return Err(FormatError::Malformed { what: "manifest", reason: "mode above 0o777" });
+        }
         let mut sum = 0u64;
         let mut seen = std::collections::HashSet::new();
         let mut files = std::collections::HashSet::new();
@@ -175,12 +179,6 @@ impl Manifest {
             let folded = e.path.to_lowercase();
             if !seen.insert(folded.clone()) {
                 return Err(FormatError::UnsafeName { name: escape_text(&e.path), reason: "duplicate name" });
-            }
-            if e.mode > MAX_MODE {
-                return Err(FormatError::Malformed {
-                    what: "manifest",
-                    reason: "mode with bits above 0o777 (set-id, sticky or file type)",
-                });
             }
             match e.kind {
                 EntryKind::Dir if e.size != 0 => {
@@ -276,16 +274,14 @@ impl Manifest {
         }
         let mk = derive(key, 0, CTX_MANIFEST);
         let plain = envelope_open(&mk, &manifest_ad(tid), &sealed[5..])?;
-        let signed: SignedManifest = postcard::from_bytes(&plain)
-            .map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
+        let signed: SignedManifest = postcard_exact(&plain, "manifest")?;
         if signed.recipient != recipient {
             return Err(FormatError::BadSignature);
         }
-        let vk = VerifyingKey::from_bytes(&signed.signer).map_err(|_| FormatError::BadSignature)?;
+        let vk = ed25519_key(&signed.signer).ok_or(FormatError::BadSignature)?;
         let msg = signed_message(tid, signed.recipient.as_ref(), signed.sender_name.as_deref(), &signed.body)?;
         vk.verify_strict(&msg, &Signature::from_bytes(&signed.signature)).map_err(|_| FormatError::BadSignature)?;
-        let manifest: Manifest = postcard::from_bytes(&signed.body)
-            .map_err(|_| FormatError::Malformed { what: "manifest", reason: "bad encoding" })?;
+        let manifest: Manifest = postcard_exact(&signed.body, "manifest")?;
         if manifest.transfer_id != *tid {
             return Err(FormatError::Malformed { what: "manifest", reason: "belongs to another transfer" });
         }

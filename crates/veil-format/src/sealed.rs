@@ -11,7 +11,8 @@ use crate::error::{FormatError, Result};
 use crate::identity::{Identity, PublicIdentity};
 use crate::kdf::{CTX_SEAL, blake2b_256, derive};
 use crate::secret::{ContentKey, SecretKey, TransferId};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use crate::strict::ed25519_key;
+use ed25519_dalek::{Signature, Signer, SigningKey};
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -119,7 +120,7 @@ pub fn open_sealed(me: &Identity, sealed: &[u8]) -> Result<Unsealed> {
     let mut k = [0u8; 32];
     k.copy_from_slice(&plain[112..144]);
     let (tid, key) = (TransferId(tid), ContentKey::from_bytes(k));
-    let vk = VerifyingKey::from_bytes(&sender).map_err(|_| FormatError::BadSignature)?;
+    let vk = ed25519_key(&sender).ok_or(FormatError::BadSignature)?;
     vk.verify_strict(&signed_msg(&e, &r, &tid, &key), &Signature::from_bytes(&sig))
         .map_err(|_| FormatError::BadSignature)?;
     Ok(Unsealed { sender, tid, key })

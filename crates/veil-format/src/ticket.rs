@@ -11,6 +11,7 @@ use crate::error::{FormatError, Result};
 use crate::identity::{KdfParams, normalize_passphrase};
 use crate::kdf::{CTX_TICKET, derive};
 use crate::secret::{ContentKey, TransferId};
+use crate::strict::base32_exact;
 
 /// Prefix of a plain ticket.
 pub const TICKET_PREFIX: &str = "veil1-";
@@ -55,16 +56,21 @@ impl Ticket {
         format!("{TICKET_PREFIX}{}", crate::BASE32.encode(&b).to_ascii_lowercase())
     }
 
-    /// Encode a ticket whose key is wrapped under `password` (Argon2id with `params`).
+    /// Encode a ticket whose key is wrapped under `password` (Argon2id with `params`). An
+    /// empty password (after trimming) is refused.
     pub fn encode_with_password(
         tid: &TransferId,
         key: &ContentKey,
         password: &str,
         params: KdfParams,
     ) -> Result<String> {
+        let password = normalize_passphrase(password);
+        if password.is_empty() {
+            return Err(FormatError::WeakPassphrase { bits: 0, hint: "empty password" });
+        }
         let mut salt = [0u8; 16];
         crate::random_bytes(&mut salt);
-        let wk = derive(&params.hash(normalize_passphrase(password).as_bytes(), &salt)?, 1, CTX_TICKET);
+        let wk = derive(&params.hash(password.as_bytes(), &salt)?, 1, CTX_TICKET);
         let wrapped = envelope_seal(&wk, &ticket_ad(tid), key.expose());
         let mut b = Vec::with_capacity(33 + wrapped.len());
         b.extend_from_slice(&tid.0);
@@ -76,9 +82,9 @@ impl Ticket {
 
     /// Parse a ticket string (case-insensitive, white space ignored).
     pub fn decode(s: &str) -> Result<Ticket> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
         if let Some(body) = s.strip_prefix(TICKET_PASSWORD_PREFIX) {
-            let b = crate::BASE32.decode(body.as_bytes()).map_err(|_| FormatError::InvalidTicket("not base32"))?;
+            let b = base32_exact(body).ok_or(FormatError::InvalidTicket("not base32"))?;
             if b.len() != 16 + 16 + 1 + 24 + 32 + 17 {
                 return Err(FormatError::InvalidTicket("wrong length (incomplete copy?)"));
             }
@@ -89,9 +95,7 @@ impl Ticket {
             return Ok(Ticket::Password { tid: TransferId(tid), salt, kdf: b[32], wrapped: b[33..].to_vec() });
         }
         if let Some(body) = s.strip_prefix(TICKET_PREFIX) {
-            let b = zeroize::Zeroizing::new(
-                crate::BASE32.decode(body.as_bytes()).map_err(|_| FormatError::InvalidTicket("not base32"))?,
-            );
+            let b = zeroize::Zeroizing::new(base32_exact(body).ok_or(FormatError::InvalidTicket("not base32"))?);
             if b.len() != 48 {
                 return Err(FormatError::InvalidTicket("wrong length (incomplete copy?)"));
             }

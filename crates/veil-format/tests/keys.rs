@@ -133,6 +133,33 @@ fn passphrase_strength() {
 }
 
 #[test]
+fn repeated_words_and_patterns_count_once() {
+    let six = "abacus abacus abacus abacus abacus abacus";
+    assert_eq!(estimate_bits(six), 12, "one distinct list word");
+    assert!(matches!(check_passphrase(six), Err(FormatError::WeakPassphrase { .. })));
+    let many_a = "a".repeat(200);
+    for weak in [
+        "abacus-abacus-abacus-abacus-abacus-abacus-abacus-abacus-abacus-abacus",
+        "Abacus abacus ABACUS abacus abacus abacus abacus",
+        "abacus abbey abacus abbey abacus abbey abacus abbey",
+        "abacusabacusabacusabacusabacusabacusabacusabacus",
+        many_a.as_str(),
+        "Tr0ub4dor&3 Tr0ub4dor&3 Tr0ub4dor&3 Tr0ub4dor&3 Tr0ub4dor&3",
+        "xK9#mQ2$xK9#mQ2$xK9#mQ2$xK9#mQ2$xK9#mQ2$xK9#mQ2$",
+        "passworddddddddddddddddddddddddddddddddddddd!!!!!!!!!!!!!!!!!!!!!!!",
+    ] {
+        assert!(matches!(check_passphrase(weak), Err(FormatError::WeakPassphrase { .. })), "{weak:?}");
+    }
+    // A real six-word diceware passphrase: six distinct list words, 6 x 12.92 bits.
+    let real = "cactus oblong morphing shrank tapioca outnumber";
+    assert_eq!(estimate_bits(real), 77);
+    assert_eq!(check_passphrase(real), Ok(77));
+    assert_eq!(check_passphrase("cactus-oblong-morphing-shrank-tapioca-outnumber"), Ok(77));
+    // Random-looking text without repetition still counts in full.
+    assert!(check_passphrase("vT8#qL2!mZ6&wR4$kP9*").is_ok());
+}
+
+#[test]
 fn sealed_to_identity() {
     let alice = Identity::ephemeral();
     let bob = Identity::ephemeral();

@@ -13,8 +13,12 @@
 //! All vectors are deterministic, so regenerating an unchanged implementation rewrites
 //! identical files; a diff in `vectors/` is a format change.
 
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use veil_format::chunk::{self, ChunkOpener};
 use veil_format::code::{Code, PakeStart, Role, code_words};
@@ -745,8 +749,119 @@ fn pake_compute(c: &Value) -> Outputs {
                 "delivery": h(&delivery),
             }))
         }
+        "spake2" => spake2_compute(c),
+        "peer_message" => {
+            let code = Code::parse(s(c, "code")).unwrap();
+            let role = if s(c, "role") == "sender" { Role::Sender } else { Role::Receiver };
+            let (start, _) = PakeStart::new_with(role, &code, arr(c, "scalar_bytes"));
+            obj(json!({ "accepted": start.finish(&bytes(c, "message")).is_ok() }))
+        }
         other => panic!("unknown kind {other}"),
     }
+}
+
+/// SPAKE2 (spake2 0.4, python-spake2's Ed25519 parameters) recomputed from FORMAT.md with
+/// curve25519-dalek, HKDF and SHA-256, and required to match the crate's messages and keys.
+const SPAKE2_M: &str = "15cfd18e385952982b6a8f8c7854963b58e34388c8e6dae891db756481a02312";
+const SPAKE2_N: &str = "f04f2e7eb734b2a8f8b472eaf9c3c632576ac64aea650b496a8a20ff00e583c3";
+
+fn edwards(hex_point: &str) -> EdwardsPoint {
+    CompressedEdwardsY(hex::decode(hex_point).unwrap().try_into().unwrap()).decompress().unwrap()
+}
+
+/// w = HKDF-SHA256(salt = empty, ikm = password, info = "SPAKE2 pw", 48 bytes) read as a
+/// big-endian integer, reduced modulo the group order l.
+fn spake2_password_scalar(pw: &[u8]) -> Scalar {
+    let mut okm = [0u8; 48];
+    hkdf::Hkdf::<Sha256>::new(Some(b""), pw).expand(b"SPAKE2 pw", &mut okm).unwrap();
+    let mut wide = [0u8; 64];
+    for (i, b) in okm.iter().enumerate() {
+        wide[47 - i] = *b;
+    }
+    Scalar::from_bytes_mod_order_wide(&wide)
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+fn spake2_compute(c: &Value) -> Outputs {
+    let (code_a, code_b) = (Code::parse(s(c, "sender_code")).unwrap(), Code::parse(s(c, "receiver_code")).unwrap());
+    let (pw_a, pw_b) = (code_a.reveal(), code_b.reveal());
+    let (m, n) = (edwards(SPAKE2_M), edwards(SPAKE2_N));
+    assert!(m.is_torsion_free() && n.is_torsion_free(), "M and N lie in the prime-order subgroup");
+    let (x_bytes, y_bytes) = (arr::<64>(c, "sender_scalar_bytes"), arr::<64>(c, "receiver_scalar_bytes"));
+    let (x, y) = (Scalar::from_bytes_mod_order_wide(&x_bytes), Scalar::from_bytes_mod_order_wide(&y_bytes));
+    let (w_a, w_b) = (spake2_password_scalar(pw_a.as_bytes()), spake2_password_scalar(pw_b.as_bytes()));
+    let big_x = (ED25519_BASEPOINT_POINT * x + m * w_a).compress().to_bytes();
+    let big_y = (ED25519_BASEPOINT_POINT * y + n * w_b).compress().to_bytes();
+    let k_a = ((CompressedEdwardsY(big_y).decompress().unwrap() - n * w_a) * x).compress().to_bytes();
+    let k_b = ((CompressedEdwardsY(big_x).decompress().unwrap() - m * w_b) * y).compress().to_bytes();
+    let transcript = |pw: &str, k: &[u8; 32]| {
+        let mut t = Vec::with_capacity(192);
+        for part in [sha256(pw.as_bytes()), sha256(b"veil/pake/v1/sender"), sha256(b"veil/pake/v1/receiver")] {
+            t.extend_from_slice(&part);
+        }
+        for part in [&big_x, &big_y, k] {
+            t.extend_from_slice(part);
+        }
+        t
+    };
+    let (t_a, t_b) = (transcript(&pw_a, &k_a), transcript(&pw_b, &k_b));
+    let (out_a, out_b) = (sha256(&t_a), sha256(&t_b));
+    let pake_key = |o: &[u8; 32]| SecretKey::from_bytes(blake2b_256(&[b"veil pake key v1\0", o]));
+    let (kp_a, kp_b) = (pake_key(&out_a), pake_key(&out_b));
+
+    // The crate, with the same scalars, sends the same messages and derives the same keys.
+    let (sa, msg_a) = PakeStart::new_with(Role::Sender, &code_a, x_bytes);
+    let (sb, msg_b) = PakeStart::new_with(Role::Receiver, &code_b, y_bytes);
+    assert_eq!(msg_a, [&[0x41u8][..], &big_x].concat());
+    assert_eq!(msg_b, [&[0x42u8][..], &big_y].concat());
+    let (ka, kb) = (sa.finish(&msg_b).unwrap(), sb.finish(&msg_a).unwrap());
+    assert_eq!(ka.confirmation(), *derive(&kp_a, 1, kdf::CTX_PAKE).expose());
+    assert_eq!(kb.confirmation(), *derive(&kp_b, 2, kdf::CTX_PAKE).expose());
+    let same = pw_a == pw_b;
+    assert_eq!(same, out_a == out_b);
+    assert_eq!(ka.verify_peer(&kb.confirmation()).is_ok(), same);
+    assert_eq!(kb.verify_peer(&ka.confirmation()).is_ok(), same);
+    let (t, content_key) = (tid(c, "transfer_id"), key(c, "content_key"));
+    let mut plain = vec![1u8];
+    plain.extend_from_slice(&t.0);
+    plain.extend_from_slice(content_key.expose());
+    let delivery =
+        chunk::envelope_seal_with(&derive(&kp_a, 3, kdf::CTX_PAKE), b"veil key delivery v1", &plain, arr(c, "header"));
+    if same {
+        assert_eq!(kb.open_delivery(&delivery).unwrap(), (t, content_key));
+        assert_eq!(ka.verification_string(), kb.verification_string());
+    } else {
+        assert_eq!(kb.open_delivery(&delivery).unwrap_err(), FormatError::DecryptionFailed);
+    }
+    obj(json!({
+        "M": SPAKE2_M,
+        "N": SPAKE2_N,
+        "sender_password": pw_a,
+        "receiver_password": pw_b,
+        "sender_password_scalar": h(w_a.as_bytes()),
+        "receiver_password_scalar": h(w_b.as_bytes()),
+        "sender_scalar": h(x.as_bytes()),
+        "receiver_scalar": h(y.as_bytes()),
+        "sender_message": h(&msg_a),
+        "receiver_message": h(&msg_b),
+        "sender_key_element": h(&k_a),
+        "receiver_key_element": h(&k_b),
+        "sender_transcript": h(&t_a),
+        "receiver_transcript": h(&t_b),
+        "sender_spake2_output": h(&out_a),
+        "receiver_spake2_output": h(&out_b),
+        "sender_pake_key": h(kp_a.expose()),
+        "receiver_pake_key": h(kp_b.expose()),
+        "sender_confirmation": h(&ka.confirmation()),
+        "receiver_confirmation": h(&kb.confirmation()),
+        "confirmations_verify": same,
+        "sender_verification_string": ka.verification_string(),
+        "receiver_verification_string": kb.verification_string(),
+        "delivery": h(&delivery),
+    }))
 }
 
 #[test]
@@ -757,6 +872,68 @@ fn pake_vectors() {
             .into_iter()
             .map(code)
             .collect();
+    // Edges of "trim", "lowercase" and "letters or digits" (Unicode, as Rust's std has them).
+    for typed in [
+        "\u{a0}7-acid-zoom\u{3000}",
+        "7-ΣΑΣ-Straße",
+        "7-\u{212a}elvin",
+        "7-İstanbul",
+        "7-caf\u{e9}",
+        "7-cafe\u{301}",
+        "7-acid\u{200b}",
+        "7-x\u{0663}\u{2167}\u{00bd}",
+        "\u{0667}-acid",
+        "\u{ff17}-acid",
+        "4294967295-acid",
+        "4294967296-acid",
+        "7-acid-",
+        "7_acid",
+        "7-acid\u{202e}",
+        &format!("7-{}", "a".repeat(64)),
+        &format!("7-{}", "a".repeat(65)),
+    ] {
+        cases.push(code(typed));
+    }
+    let spake2 = |name: &str, sender: &str, receiver: &str| {
+        json!({
+            "name": name, "kind": "spake2", "sender_code": sender, "receiver_code": receiver,
+            "sender_scalar_bytes": seq(0x01, 64), "receiver_scalar_bytes": seq(0x81, 64),
+            "transfer_id": TID1, "content_key": K1, "header": seq(0x15, 24),
+        })
+    };
+    cases.push(spake2("SPAKE2 with fixed scalars, same code", "7-guitar-orbit", " 7-Guitar-Orbit"));
+    cases.push(spake2("SPAKE2 with fixed scalars, receiver typed another code", "7-guitar-orbit", "7-guitar-orbits"));
+    let (_, own_a) = PakeStart::new_with(Role::Sender, &Code::parse("7-guitar-orbit").unwrap(), [1; 64]);
+    let (_, own_b) = PakeStart::new_with(Role::Receiver, &Code::parse("7-guitar-orbit").unwrap(), [2; 64]);
+    // The smallest y whose encoding does not decompress (no x for it on the curve).
+    let off_curve = (2u8..)
+        .map(|y| {
+            let mut b = [0u8; 32];
+            b[0] = y;
+            b
+        })
+        .find(|b| CompressedEdwardsY(*b).decompress().is_none())
+        .unwrap();
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    // p + 1 = 2^255 - 18: a non-canonical encoding of y = 1, the identity point.
+    let mut identity_noncanonical = [0xffu8; 32];
+    identity_noncanonical[0] = 0xee;
+    identity_noncanonical[31] = 0x7f;
+    let peer = |name: &str, role: &str, message: Vec<u8>| {
+        json!({
+            "name": format!("peer message: {name}"), "kind": "peer_message", "role": role, "code": "7-guitar-orbit",
+            "scalar_bytes": seq(0x01, 64), "message": h(&message),
+        })
+    };
+    cases.push(peer("the receiver's message at the sender", "sender", own_b.clone()));
+    cases.push(peer("the sender's message at the receiver", "receiver", own_a.clone()));
+    cases.push(peer("side byte A at the sender", "sender", own_a.clone()));
+    cases.push(peer("32 bytes (no side byte)", "sender", own_b[1..].to_vec()));
+    cases.push(peer("34 bytes", "sender", [&own_b[..], &[0]].concat()));
+    cases.push(peer("a y with no point", "sender", [&[0x42u8][..], &off_curve].concat()));
+    cases.push(peer("the identity point (small order, accepted)", "sender", [&[0x42u8][..], &identity].concat()));
+    cases.push(peer("a non-canonical encoding (accepted)", "sender", [&[0x42u8][..], &identity_noncanonical].concat()));
     cases.push(json!({
         "name": "derivation from a fixed SPAKE2 output", "kind": "derivation", "spake2_output": seq(0x05, 32),
         "transfer_id": TID1, "content_key": K1, "header": seq(0x15, 24),
@@ -764,10 +941,12 @@ fn pake_vectors() {
     run(
         "pake.json",
         "Codes and the PAKE. `code` cases: what a user typed -> nameplate and the SPAKE2 password (the whole \
-         normalised code). SPAKE2 itself is randomised and the crate has no constructor for a PakeKey from fixed \
-         bytes, so the `derivation` case is computed from the spec formulas with public primitives (pake key = \
+         normalised code). The `derivation` case is computed from the spec formulas with public primitives (pake key = \
          BLAKE2b-256(\"veil pake key v1\\0\" || SPAKE2 output), subkeys 1..4 of \"veilpak1\", the key-delivery \
-         envelope with a fixed header) for other implementations; PakeStart/PakeKey are covered by round-trip tests.",
+         envelope with a fixed header). `spake2` cases fix the 64 bytes each side draws for its secret scalar \
+         (scalar = bytes as a little-endian integer mod l) and give every intermediate value of SPAKE2 (python-spake2 \
+         Ed25519 parameters M and N, password scalar, messages, key element, transcript, output) and what follows; \
+         `peer_message` cases say which peer messages `finish` accepts.",
         cases,
         pake_compute,
     );
@@ -798,6 +977,9 @@ fn pake_round_trip_matches_spec_shapes() {
 // words.json
 
 fn words_compute(c: &Value) -> Outputs {
+    if c.get("kind").and_then(Value::as_str) == Some("file") {
+        return word_file_compute(c);
+    }
     let (list, raw): (&[&str], &str) = match s(c, "list") {
         "code" => (code_words(), include_str!("../src/words-eff-short.txt")),
         "passphrase" => (passphrase_words(), include_str!("../src/words-eff-long.txt")),
@@ -819,11 +1001,247 @@ fn word_list_vectors() {
     run(
         "words.json",
         "The word lists in order: codes and verification strings use the EFF short list 1, passphrases the EFF \
-         large list, each without its hyphenated entries. Changing a list changes verification strings.",
+         large list, each without its hyphenated entries. `removed` lists the lines of the file shipped in the crate \
+         that parsing drops (the shipped short list already lacks `yo-yo`, so none); the hash is over the parsed \
+         words joined by single \\n, with no final \\n. `file` cases describe the shipped files themselves (ASCII \
+         lowercase words and `-`, one per line, every line ending in \\n). Changing a list changes verification \
+         strings.",
         vec![
             json!({ "name": "code words (EFF short list 1)", "list": "code" }),
             json!({ "name": "passphrase words (EFF large list)", "list": "passphrase" }),
+            json!({ "name": "code word file", "kind": "file", "list": "code" }),
+            json!({ "name": "passphrase word file", "kind": "file", "list": "passphrase" }),
         ],
         words_compute,
+    );
+}
+
+/// How the words of a list file are laid out: the parse in FORMAT.md relies on it.
+fn word_file_compute(c: &Value) -> Outputs {
+    let raw = match s(c, "list") {
+        "code" => include_str!("../src/words-eff-short.txt"),
+        "passphrase" => include_str!("../src/words-eff-long.txt"),
+        other => panic!("unknown list {other}"),
+    };
+    assert!(raw.ends_with('\n') && !raw.contains('\r'));
+    let lines: Vec<&str> = raw.split_terminator('\n').collect();
+    assert!(lines.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));
+    let hyphenated: Vec<&str> = lines.iter().copied().filter(|l| l.contains('-')).collect();
+    obj(json!({
+        "file_bytes": raw.len(),
+        "file_lines": lines.len(),
+        "file_blake2b_256": h(&blake2b_256(&[raw.as_bytes()])),
+        "ends_with_newline": true,
+        "hyphenated_lines_dropped": hyphenated,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// refused.json: inputs every decoder must refuse (and the unmodified controls it accepts)
+
+fn error_kind(e: &FormatError) -> &'static str {
+    match e {
+        FormatError::DecryptionFailed => "DecryptionFailed",
+        FormatError::Malformed { .. } => "Malformed",
+        FormatError::BadSignature => "BadSignature",
+        FormatError::InvalidTicket(_) => "InvalidTicket",
+        FormatError::InvalidIdentity(_) => "InvalidIdentity",
+        FormatError::UnsafeName { .. } => "UnsafeName",
+        FormatError::UnsupportedVersion { .. } => "UnsupportedVersion",
+        FormatError::Truncated { .. } => "Truncated",
+        FormatError::TooLarge { .. } => "TooLarge",
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+fn verdict<T>(r: Result<T, FormatError>) -> Outputs {
+    match r {
+        Ok(_) => obj(json!({ "refused": false })),
+        Err(e) => obj(json!({ "refused": true, "error": error_kind(&e) })),
+    }
+}
+
+fn refused_manifest(c: &Value) -> Outputs {
+    let (k, t) = (key(c, "content_key"), tid(c, "transfer_id"));
+    let signer = SigningKey::from_bytes(&arr(c, "signer_seed"));
+    let mutation = s(c, "mutation");
+    // One file, built without `Manifest::new` so that invalid modes can be encoded.
+    let manifest = Manifest {
+        transfer_id: t,
+        content: ContentKind::Files,
+        chunk_size: 65_536,
+        total_size: 5,
+        chunk_count: 1,
+        entries: vec![Entry {
+            path: "a.txt".into(),
+            kind: EntryKind::File,
+            size: 5,
+            mode: n(c, "mode") as u32,
+            hash: arr(c, "hash"),
+        }],
+    };
+    let mut body = postcard::to_allocvec(&manifest).unwrap();
+    match mutation {
+        "body with trailing bytes" => body.extend_from_slice(&[0; 3]),
+        // transfer id (16) || content kind varint 0 -> 0x80 0x00
+        "overlong varint in body" => body = [&body[..16], &[0x80, 0x00], &body[17..]].concat(),
+        _ => {}
+    }
+    let mut msg = b"veil manifest v1\0".to_vec();
+    msg.extend_from_slice(&t.0);
+    msg.extend_from_slice(&[0; 32]);
+    msg.push(0); // no sender name
+    msg.extend_from_slice(&body);
+    let signature = signer.sign(&msg).to_bytes();
+    let signed = SignedManifest {
+        signer: signer.verifying_key().to_bytes(),
+        recipient: None,
+        signature,
+        body,
+        sender_name: None,
+    };
+    let mut plain = postcard::to_allocvec(&signed).unwrap();
+    match mutation {
+        "signed plaintext with trailing bytes" => plain.extend_from_slice(&[0x6a; 7]),
+        // signer (32) || recipient None (0x00) || signature length 64 = 0x40 -> 0xc0 0x00
+        "overlong varint in signed plaintext" => plain = [&plain[..33], &[0xc0, 0x00], &plain[34..]].concat(),
+        _ => {}
+    }
+    let mut ad = b"VMAN\x01".to_vec();
+    ad.extend_from_slice(&t.0);
+    let mut sealed = ad[..5].to_vec();
+    sealed.extend_from_slice(&chunk::envelope_seal_with(
+        &derive(&k, 0, kdf::CTX_MANIFEST),
+        &ad,
+        &plain,
+        arr(c, "header"),
+    ));
+    let mut out = verdict(Manifest::open(&sealed, &k, &t, None));
+    out.insert("signed".into(), json!(h(&plain)));
+    out.insert("sealed".into(), json!(h(&sealed)));
+    out
+}
+
+fn refused_compute(c: &Value) -> Outputs {
+    match s(c, "kind") {
+        "manifest" => refused_manifest(c),
+        "ticket" => verdict(Ticket::decode(s(c, "text"))),
+        "identity" => verdict(PublicIdentity::decode(s(c, "text"))),
+        other => panic!("unknown kind {other}"),
+    }
+}
+
+const BASE32_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz234567";
+
+/// Set the lowest bit of the last base32 character: a trailing bit when the encoded length
+/// is not a multiple of 5 bytes.
+fn with_trailing_bit(text: &str) -> String {
+    let last = text.chars().last().unwrap();
+    let v = BASE32_ALPHABET.find(last).unwrap();
+    assert_eq!(v & 1, 0);
+    let mut out = text[..text.len() - 1].to_string();
+    out.push(BASE32_ALPHABET.as_bytes()[v | 1] as char);
+    out
+}
+
+/// A public identity string for arbitrary key bytes (with a correct checksum).
+fn identity_string(ed25519: [u8; 32], x25519: [u8; 32]) -> String {
+    let mut b = ed25519.to_vec();
+    b.extend_from_slice(&x25519);
+    let c = blake2b_256(&[b"veil identity checksum v1\0", &b]);
+    b.extend_from_slice(&c[..4]);
+    format!("veilid1{}", base32(&b))
+}
+
+#[test]
+fn refused_vectors() {
+    let mut cases = Vec::new();
+    for (mutation, mode) in [
+        ("none (control)", 0o644),
+        ("signed plaintext with trailing bytes", 0o644),
+        ("body with trailing bytes", 0o644),
+        ("overlong varint in body", 0o644),
+        ("overlong varint in signed plaintext", 0o644),
+        ("mode 0o777 (control)", 0o777),
+        ("mode 0o1000", 0o1000),
+        ("mode 0o4755 (set-user-id)", 0o4755),
+    ] {
+        cases.push(json!({
+            "name": format!("manifest: {mutation}"), "kind": "manifest", "mutation": mutation, "mode": mode,
+            "content_key": K1, "transfer_id": TID1, "signer_seed": seq(0xc0, 32), "hash": seq(0x01, 32),
+            "header": seq(0xd0, 24),
+        }));
+    }
+    let (t, k) = (tid(&json!({ "t": TID1 }), "t"), key(&json!({ "k": K1 }), "k"));
+    let plain = Ticket::encode_plain(&t, &k);
+    let mut raw = t.0.to_vec();
+    raw.extend_from_slice(&[0x11; 16]);
+    raw.push(0xf0);
+    raw.extend_from_slice(&[0x22; 24 + 32 + 17]);
+    let password = format!("veil1p-{}", base32(&raw));
+    let kelvin = |text: &str| {
+        let at = text.rfind('k').expect("a k to replace");
+        format!("{}\u{212a}{}", &text[..at], &text[at + 1..])
+    };
+    let ticket =
+        |name: &str, text: String| json!({ "name": format!("ticket: {name}"), "kind": "ticket", "text": text });
+    cases.push(ticket("plain (control)", plain.clone()));
+    cases.push(ticket("plain, upper case and spaces (control)", format!(" {} ", plain.to_uppercase())));
+    cases.push(ticket("plain, non-zero trailing bit", with_trailing_bit(&plain)));
+    cases.push(ticket("plain, one character short", plain[..plain.len() - 1].to_string()));
+    cases.push(ticket("plain, Kelvin sign for k", kelvin(&plain)));
+    cases.push(ticket("password (control)", password.clone()));
+    cases.push(ticket("password, non-zero trailing bits", with_trailing_bit(&password)));
+
+    let me = Identity::from_seed(SecretKey::from_bytes(arr(&json!({ "s": seq(0x01, 32) }), "s")), KdfParams::V1);
+    let good = me.public();
+    let x = good.x25519;
+    let ident =
+        |name: &str, text: String| json!({ "name": format!("identity: {name}"), "kind": "identity", "text": text });
+    let mut identity_point = [0u8; 32];
+    identity_point[0] = 1;
+    // A valid key plus a point of order 8: on the curve, not small-order, but not in the
+    // prime-order subgroup.
+    let torsioned = (CompressedEdwardsY(good.ed25519).decompress().unwrap()
+        + curve25519_dalek::constants::EIGHT_TORSION[1])
+        .compress()
+        .to_bytes();
+    // y + p for the smallest y < 19 that is the y of a large-order point: a non-canonical
+    // encoding that decompresses to a valid-looking point.
+    let noncanonical = (0u8..19).find_map(|y| {
+        let mut b = [0u8; 32];
+        b[0] = y;
+        let p = CompressedEdwardsY(b).decompress()?;
+        if p.is_small_order() {
+            return None;
+        }
+        // y + p, with p = 2^255 - 19, little endian.
+        let mut e = [0xffu8; 32];
+        e[31] = 0x7f;
+        let (low, carry) = (0xedu8).overflowing_add(y);
+        e[0] = low;
+        assert!(!carry);
+        Some(e)
+    });
+    cases.push(ident("valid (control)", good.encode()));
+    cases.push(ident("valid, upper case with spaces (control)", format!("{} ", good.encode().to_uppercase())));
+    cases.push(ident("non-zero trailing bit", with_trailing_bit(&good.encode())));
+    cases.push(ident("Kelvin sign for k", kelvin(&good.encode())));
+    cases.push(ident("Ed25519 key is the identity point (small order)", identity_string(identity_point, x)));
+    cases.push(ident("Ed25519 key has a torsion component", identity_string(torsioned, x)));
+    if let Some(e) = noncanonical {
+        cases.push(ident("Ed25519 key encoded non-canonically (y + p)", identity_string(e, x)));
+    }
+    run(
+        "refused.json",
+        "Inputs decoders must refuse, each beside an unmodified control that is accepted. `out.refused` says whether \
+         the input is refused and `out.error` names the FormatError variant. Manifest cases: a one-file manifest \
+         (\"a.txt\", 5 bytes, `mode`), signed correctly by the key with seed `signer_seed`, then mutated; \
+         `out.signed` is the envelope plaintext and `out.sealed` the stored manifest (open it with `content_key` \
+         and `transfer_id`, no recipient). Trailing bytes and overlong varints are refused wherever postcard is \
+         decoded; modes above 0o777 are malformed. Ticket and identity cases: the string as given to the decoder \
+         (base32 with non-zero trailing bits, non-ASCII letters, invalid Ed25519 keys with a correct checksum).",
+        cases,
+        refused_compute,
     );
 }
