@@ -290,8 +290,9 @@ fn expiry_and_download_limit_give_clear_errors() {
     assert_eq!(ro.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&ro.stderr).contains("download limit"), "{}", text(&ro));
 
-    let ticket = upload_link(&relay, &t.path().join("hs"), &f, &["--expire", "1s"]);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // Long enough for the upload on a loaded machine, short enough to wait out.
+    let ticket = upload_link(&relay, &t.path().join("hs"), &f, &["--expire", "3s"]);
+    std::thread::sleep(std::time::Duration::from_millis(4100));
     let ro = receive_ticket(&relay, &t.path().join("hr3"), &ticket, &t.path().join("o3"));
     assert_eq!(ro.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&ro.stderr).contains("expired"), "{}", text(&ro));
