@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one test command (README "Run the tests"): sets up what the tests need on a fresh
+# machine, then builds the binaries the end-to-end tests start and runs every test.
+#
+#   tests/run.sh                 everything
+#   tests/run.sh -p veil-relay   extra arguments go to `cargo test`
+#
+# What it sets up, only when missing:
+#   ffmpeg/ffprobe  Debian package (stream tests), with sudo when not root;
+#   Garage 2.5.0    the S3 server of the storage tests, built once into
+#                   ${VEIL_CI_CACHE:-~/.cache/veil-ci} by .ci/install-garage (15-30 min
+#                   on two cores the first time); VEIL_GARAGE_BIN skips it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+    echo "tests/run.sh: installing ffmpeg (stream tests)" >&2
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+fi
+
+if [ -z "${VEIL_GARAGE_BIN:-}" ]; then
+    VEIL_GARAGE_BIN="$(.ci/install-garage)"
+fi
+export VEIL_GARAGE_BIN
+# Never let the AWS SDK look for credentials off this machine.
+export AWS_EC2_METADATA_DISABLED=true
+
+cargo build --workspace --bins
+cargo test --workspace "$@"
