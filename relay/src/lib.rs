@@ -10,8 +10,10 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod error;
 pub mod http;
 pub mod inbox;
+mod live;
 pub mod metrics;
 pub mod quic;
 pub mod record;
@@ -20,7 +22,7 @@ pub mod state;
 pub mod streams;
 pub mod tls;
 
-use anyhow::{Context, Result};
+pub use error::StartError;
 use metrics::Metrics;
 use rendezvous::Rendezvous;
 use state::{TransferLimits, Transfers};
@@ -194,34 +196,39 @@ pub struct Server {
 
 impl Server {
     /// Bind and start serving.
-    pub async fn spawn(config: Config, store: Arc<dyn Store>) -> Result<Server> {
+    pub async fn spawn(config: Config, store: Arc<dyn Store>) -> Result<Server, StartError> {
+        let setup = |what: &str, e: &dyn std::fmt::Display| StartError::Setup(format!("{what}: {e}"));
         let tls = match &config.cert {
             Some((c, k)) => tls::load_pem(c, k)?,
             None => tls::load_or_create(&config.data_dir.join("tls"))?,
         };
         let fingerprint = tls.fingerprint();
-        store.check().await.with_context(|| format!("the {} store is not usable", store.kind()))?;
+        store.check().await.map_err(|source| StartError::Store { kind: store.kind(), source })?;
         let mut rustls_cfg = rustls::ServerConfig::builder_with_provider(veil_quic::provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .context("TLS 1.3 setup")?
+            .map_err(|e| setup("TLS 1.3", &e))?
             .with_no_client_auth()
             .with_single_cert(tls.chain.clone(), tls.key.clone_key())
-            .context("loading the certificate")?;
+            .map_err(|e| StartError::Certificate(format!("loading the certificate: {e}")))?;
         rustls_cfg.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
         rustls_cfg.max_early_data_size = 0;
-        let quic_crypto = quinn::crypto::rustls::QuicServerConfig::try_from(rustls_cfg).context("QUIC TLS setup")?;
+        let quic_crypto =
+            quinn::crypto::rustls::QuicServerConfig::try_from(rustls_cfg).map_err(|e| setup("QUIC TLS", &e))?;
         let mut server_cfg = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
         server_cfg.transport_config(Arc::new(quic::transport(config.idle_timeout)));
-        let socket =
-            veil_quic::udp_socket(config.listen).with_context(|| format!("binding QUIC on {}", config.listen))?;
-        let ep_cfg = veil_quic::endpoint_config().context("QUIC endpoint settings")?;
+        let socket = veil_quic::udp_socket(config.listen).map_err(|source| StartError::Bind {
+            what: "QUIC",
+            addr: config.listen,
+            source,
+        })?;
+        let ep_cfg = veil_quic::endpoint_config().map_err(|e| setup("QUIC endpoint", &e))?;
         let endpoint = quinn::Endpoint::new(ep_cfg, Some(server_cfg), socket, Arc::new(quinn::TokioRuntime))
-            .context("starting the QUIC endpoint")?;
-        let quic_addr = endpoint.local_addr()?;
+            .map_err(|e| setup("starting the QUIC endpoint", &e))?;
+        let quic_addr = endpoint.local_addr().map_err(|e| setup("QUIC address", &e))?;
 
         let metrics = Arc::new(Metrics::new());
         let mut instance = [0u8; 8];
-        getrandom::fill(&mut instance).map_err(|e| anyhow::anyhow!("random instance id: {e}"))?;
+        getrandom::fill(&mut instance).map_err(|e| setup("random instance id", &e))?;
         let advert = rendezvous::Advert {
             addr: config.public_addr.clone().unwrap_or_else(|| quic_addr.to_string()),
             fingerprint: fingerprint.clone(),
@@ -244,9 +251,12 @@ impl Server {
 
         let mut http_addr = None;
         if let Some(addr) = config.http {
-            let listener =
-                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding HTTP on {addr}"))?;
-            http_addr = Some(listener.local_addr()?);
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
+                what: "HTTP",
+                addr,
+                source,
+            })?;
+            http_addr = Some(listener.local_addr().map_err(|e| setup("HTTP address", &e))?);
             let app = http::router(shared.clone());
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {

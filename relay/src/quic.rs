@@ -2,15 +2,14 @@
 
 use crate::Shared;
 use crate::access::ConnCtx;
+use crate::live;
 use crate::rendezvous::Ending;
 use bytes::{Bytes, BytesMut};
 use quinn::{RecvStream, SendStream};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use veil_wire::{
-    ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError, frame_len,
-};
+use veil_wire::{ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError};
 
 /// How long a client may take to send a request frame.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -95,7 +94,7 @@ async fn read_frame<T: for<'de> serde::Deserialize<'de>>(recv: &mut RecvStream) 
     })
 }
 
-async fn write_frame<T: serde::Serialize>(send: &mut SendStream, v: &T) -> bool {
+pub(crate) async fn write_frame<T: serde::Serialize>(send: &mut SendStream, v: &T) -> bool {
     veil_quic::write_frame(send, v).await.is_ok()
 }
 
@@ -140,14 +139,14 @@ pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: Sen
             return;
         }
         Request::StreamPublish { tid, owner, download, max_viewers } => {
-            let p = Publish { tid, owner, download, max_viewers, record: None };
-            return publish(shared, ctx, send, recv, p).await;
+            let p = live::Publish { tid, owner, download, max_viewers, record: None };
+            return live::publish(shared, ctx, send, recv, p).await;
         }
         Request::StreamPublishRecorded { tid, owner, download, max_viewers, receipt, expire_secs } => {
-            let p = Publish { tid, owner, download, max_viewers, record: Some((receipt, expire_secs)) };
-            return publish(shared, ctx, send, recv, p).await;
+            let p = live::Publish { tid, owner, download, max_viewers, record: Some((receipt, expire_secs)) };
+            return live::publish(shared, ctx, send, recv, p).await;
         }
-        Request::StreamWatch { tid, download } => return watch(shared, send, tid, download).await,
+        Request::StreamWatch { tid, download } => return live::watch(shared, send, tid, download).await,
         _ => {}
     }
     shared.metrics.transfers_active.inc();
@@ -367,202 +366,4 @@ async fn mailbox(
     }
     let _ = send.finish();
     drop(member);
-}
-
-/// Read one frame as raw bytes (length prefix included).
-async fn read_raw_frame(recv: &mut RecvStream) -> Option<Bytes> {
-    let mut len = [0u8; 4];
-    recv.read_exact(&mut len).await.ok()?;
-    let n = frame_len(len).ok()?;
-    let mut buf = BytesMut::zeroed(4 + n);
-    buf[..4].copy_from_slice(&len);
-    recv.read_exact(&mut buf[4..]).await.ok()?;
-    Some(buf.freeze())
-}
-
-/// What a `StreamPublish` asked for.
-struct Publish {
-    tid: veil_wire::TransferId,
-    owner: veil_wire::CapabilityHash,
-    download: veil_wire::CapabilityHash,
-    max_viewers: u32,
-    /// Record: receipt hash and expiry.
-    record: Option<(veil_wire::CapabilityHash, u64)>,
-}
-
-async fn publish(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, mut recv: RecvStream, p: Publish) {
-    use veil_wire::StreamFrame;
-    if let Err(e) = shared.access.check_upload(&ctx).and_then(|()| shared.access.check_new(&ctx, None)) {
-        let _ = write_frame(&mut send, &Response::Error(e)).await;
-        let _ = send.finish();
-        return;
-    }
-    let tid = p.tid;
-    let (stream, mut count) = match shared.streams.publish(tid, p.download, p.max_viewers) {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = write_frame(&mut send, &Response::Error(e)).await;
-            let _ = send.finish();
-            return;
-        }
-    };
-    let mut recorder = match p.record {
-        Some((receipt, expire_secs)) => {
-            match shared.transfers.create_recording(tid, p.owner, p.download, receipt, expire_secs).await {
-                Ok(()) => {
-                    shared.access.record_new(&ctx, Some(tid));
-                    Some(crate::record::Recorder::new(tid, expire_secs, shared.clone(), ctx.clone()))
-                }
-                Err(e) => {
-                    shared.streams.end(&tid);
-                    let _ = write_frame(&mut send, &Response::Error(e)).await;
-                    let _ = send.finish();
-                    return;
-                }
-            }
-        }
-        None => {
-            shared.access.record_new(&ctx, None);
-            None
-        }
-    };
-    if !write_frame(&mut send, &Response::Ok).await {
-        shared.streams.end(&tid);
-        if let Some(r) = recorder {
-            // Close the (empty) recording rather than leave an upload open until it expires.
-            let _ = r.finish().await;
-        }
-        return;
-    }
-    // Relay -> publisher: viewer counts, and notices about the recording.
-    let (notice_tx, mut notices) = tokio::sync::mpsc::channel::<StreamFrame>(4);
-    let counter = tokio::spawn(async move {
-        loop {
-            let f = tokio::select! {
-                r = count.changed() => match r {
-                    Ok(()) => StreamFrame::Viewers(*count.borrow_and_update()),
-                    Err(_) => match notices.recv().await {
-                        Some(f) => f,
-                        None => break,
-                    },
-                },
-                n = notices.recv() => match n {
-                    Some(f) => f,
-                    None => break,
-                },
-            };
-            if !write_frame(&mut send, &f).await {
-                break;
-            }
-        }
-        let _ = send.finish();
-    });
-    let mut clean = false;
-    // Fault injection for tests of tamper detection: flip a bit in the N-th message.
-    let flip_at: Option<u64> = std::env::var("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE").ok().and_then(|v| v.parse().ok());
-    let mut messages = 0u64;
-    while let Ok(Some(mut raw)) = tokio::time::timeout(shared.streams.limits().idle, read_raw_frame(&mut recv)).await {
-        // Frames are forwarded as they are; the relay only looks into them (a borrowed
-        // view, no copy) for the segment boundaries and, when recording, the messages.
-        let frame = match veil_wire::decode_body::<veil_wire::StreamFrameRef<'_>>(&raw[4..]) {
-            Ok(veil_wire::StreamFrameRef::Message(m)) => {
-                if let Some(r) = recorder.as_mut() {
-                    r.message(m);
-                }
-                StreamFrame::Message(Vec::new())
-            }
-            Ok(veil_wire::StreamFrameRef::Segment { index, last, prefix }) => {
-                StreamFrame::Segment { index, last, prefix: prefix.to_vec() }
-            }
-            Ok(veil_wire::StreamFrameRef::End) => StreamFrame::End,
-            Ok(_) => continue,
-            Err(_) => {
-                shared.metrics.reject("bad_stream_frame");
-                break;
-            }
-        };
-        match &frame {
-            StreamFrame::Message(_) => {
-                messages += 1;
-                if flip_at == Some(messages) {
-                    let mut b = BytesMut::from(&raw[..]);
-                    if let Some(x) = b.last_mut() {
-                        *x ^= 1;
-                    }
-                    raw = b.freeze();
-                }
-                shared.streams.fan_out(&stream, &frame, raw).await
-            }
-            StreamFrame::Segment { index, prefix, .. } => {
-                if let Some(r) = recorder.as_mut() {
-                    r.segment(*index, prefix).await;
-                }
-                shared.streams.fan_out(&stream, &frame, raw).await
-            }
-            StreamFrame::End => {
-                shared.streams.fan_out(&stream, &frame, raw).await;
-                clean = true;
-                break;
-            }
-            _ => {}
-        }
-        if let Some(why) = recorder.as_mut().and_then(|r| r.take_failure()) {
-            let _ = notice_tx.try_send(StreamFrame::Aborted(format!("recording stopped: {why}")));
-        }
-    }
-    if !clean {
-        shared.streams.close(&stream, &StreamFrame::Aborted("the publisher went away".into()));
-    } else {
-        shared.streams.close(&stream, &StreamFrame::End);
-    }
-    shared.streams.end(&tid);
-    if let Some(r) = recorder {
-        // Keep what arrived either way; tell a publisher that is still there.
-        match r.finish().await {
-            Ok(n) => {
-                tracing::debug!(segments = n, clean, "stream recording closed");
-                if clean {
-                    let _ = notice_tx.send(StreamFrame::End).await;
-                }
-            }
-            Err(why) => {
-                let _ = notice_tx.send(StreamFrame::Aborted(format!("recording failed: {why}"))).await;
-            }
-        }
-        drop(notice_tx);
-        let _ = tokio::time::timeout(Duration::from_secs(5), counter).await;
-    } else {
-        counter.abort();
-    }
-}
-
-async fn watch(shared: Arc<Shared>, mut send: SendStream, tid: veil_wire::TransferId, download: veil_wire::Capability) {
-    use veil_wire::StreamFrame;
-    let (stream, id, mut rx) = match shared.streams.watch(&tid, &download) {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = write_frame(&mut send, &Response::Error(e)).await;
-            let _ = send.finish();
-            return;
-        }
-    };
-    let mut ended = false;
-    if write_frame(&mut send, &Response::Ok).await {
-        while let Some(b) = rx.recv().await {
-            shared.streams.made_room(&stream);
-            let terminal = StreamFrame::is_terminal_encoded(&b);
-            if send.write_chunk(b).await.is_err() {
-                break;
-            }
-            if terminal {
-                ended = true;
-                break;
-            }
-        }
-        if !ended {
-            let _ = write_frame(&mut send, &StreamFrame::Aborted("the stream was cut".into())).await;
-        }
-    }
-    shared.streams.detach(&stream, id);
-    let _ = send.finish();
 }

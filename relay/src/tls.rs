@@ -1,7 +1,7 @@
 //! The relay's TLS identity: a self-signed certificate made on first start and kept in
 //! the data folder, or a real one from `--cert/--key`. Clients pin its SHA-256.
 
-use anyhow::{Context, Result};
+use crate::error::StartError;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -23,52 +23,52 @@ impl TlsIdentity {
 }
 
 /// Load `dir/cert.der` and `dir/key.der`, or make and keep a new self-signed pair.
-pub fn load_or_create(dir: &Path) -> Result<TlsIdentity> {
+pub fn load_or_create(dir: &Path) -> Result<TlsIdentity, StartError> {
     let cert_path = dir.join("cert.der");
     let key_path = dir.join("key.der");
     if cert_path.exists() && key_path.exists() {
-        let cert = std::fs::read(&cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
-        let key = std::fs::read(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
+        let cert = std::fs::read(&cert_path).map_err(|e| StartError::file("reading", &cert_path, e))?;
+        let key = std::fs::read(&key_path).map_err(|e| StartError::file("reading", &key_path, e))?;
         return Ok(TlsIdentity {
             chain: vec![CertificateDer::from(cert)],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
         });
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| StartError::file("creating", dir, e))?;
     let ck = rcgen::generate_simple_self_signed(vec!["veil-relay".to_string(), "localhost".to_string()])
-        .context("generating the relay certificate")?;
+        .map_err(|e| StartError::Certificate(format!("generating the relay certificate: {e}")))?;
     let cert = ck.cert.der().to_vec();
     let key = ck.signing_key.serialize_der();
     write_private(&key_path, &key)?;
-    std::fs::write(&cert_path, &cert).with_context(|| format!("writing {}", cert_path.display()))?;
+    std::fs::write(&cert_path, &cert).map_err(|e| StartError::file("writing", &cert_path, e))?;
     Ok(TlsIdentity {
         chain: vec![CertificateDer::from(cert)],
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
     })
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StartError> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    let mut f = opts.open(path).map_err(|e| StartError::file("writing", path, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| StartError::file("writing", path, e))?;
     Ok(())
 }
 
 /// Load a PEM certificate chain and private key (a real certificate).
-pub fn load_pem(cert: &Path, key: &Path) -> Result<TlsIdentity> {
+pub fn load_pem(cert: &Path, key: &Path) -> Result<TlsIdentity, StartError> {
     use rustls::pki_types::pem::PemObject;
+    let bad = |what: &Path, e: &dyn std::fmt::Display| StartError::Certificate(format!("{}: {e}", what.display()));
     let chain = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading {}", cert.display()))?
+        .map_err(|e| bad(cert, &e))?
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("parsing {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading key {}", key.display()))?;
+        .map_err(|e| bad(cert, &e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
     if chain.is_empty() {
-        anyhow::bail!("{} holds no certificate", cert.display());
+        return Err(StartError::Certificate(format!("{} holds no certificate", cert.display())));
     }
     Ok(TlsIdentity { chain, key })
 }
