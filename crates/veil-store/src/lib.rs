@@ -47,6 +47,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "testing")]
 pub mod conformance;
 mod error;
 mod fs;
