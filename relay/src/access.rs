@@ -111,42 +111,12 @@ pub enum AllowListError {
     },
 }
 
-/// Parse a public identity string (`veilid1` + base32 of ed25519 || x25519 || checksum)
-/// into its Ed25519 key. The relay keeps its own parser: it never links the format crate.
-pub fn parse_identity(s: &str) -> Result<IdentityKey, &'static str> {
-    use blake2::Digest;
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
-    let body = s.strip_prefix("veilid1").ok_or("must start with veilid1")?;
-    let b = data_encoding::BASE32_NOPAD_NOCASE.decode(body.as_bytes()).map_err(|_| "not base32")?;
-    if b.len() != 68 {
-        return Err("wrong length");
-    }
-    let mut h = blake2::Blake2b256::new();
-    h.update(b"veil identity checksum v1\0");
-    h.update(&b[..64]);
-    if h.finalize()[..4] != b[64..] {
-        return Err("checksum mismatch (typo?)");
-    }
-    let mut k = [0u8; 32];
-    k.copy_from_slice(&b[..32]);
-    ed25519_dalek::VerifyingKey::from_bytes(&k).map_err(|_| "not a valid Ed25519 key")?;
-    Ok(k)
-}
+pub use crate::allow_list::{parse_allow_list, parse_identity};
 
 fn load_allow(path: &PathBuf) -> Result<HashSet<IdentityKey>, AllowListError> {
     let p = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|err| AllowListError::Read { path: p.clone(), err })?;
-    let mut keys = HashSet::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let k =
-            parse_identity(line).map_err(|reason| AllowListError::BadLine { path: p.clone(), line: i + 1, reason })?;
-        keys.insert(k);
-    }
-    Ok(keys)
+    parse_allow_list(&text).map_err(|(line, reason)| AllowListError::BadLine { path: p, line, reason })
 }
 
 #[derive(Debug)]

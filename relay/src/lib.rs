@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+mod allow_list;
 pub mod error;
 pub mod http;
 pub mod inbox;

@@ -2,9 +2,10 @@
 //! optional config file (flags win), the store, then serve until Ctrl-C.
 #![forbid(unsafe_code)]
 
+mod config_file;
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,45 +106,6 @@ struct Args {
     stream_idle_timeout: Option<Duration>,
 }
 
-/// The config file: the same settings as the flags.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    http: Option<SocketAddr>,
-    data: Option<PathBuf>,
-    store_dir: Option<PathBuf>,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    public_addr: Option<String>,
-    max_transfer_bytes: Option<u64>,
-    max_active_uploads: Option<usize>,
-    max_expire: Option<String>,
-    max_connections: Option<usize>,
-    max_connections_per_ip: Option<usize>,
-    idle_timeout: Option<String>,
-    sweep_interval: Option<String>,
-    allow: Option<PathBuf>,
-    quota_bytes: Option<u64>,
-    quota_transfers_per_hour: Option<u32>,
-    anon_transfers_per_hour: Option<u32>,
-    max_streams: Option<usize>,
-    max_viewers: Option<usize>,
-    max_viewers_per_stream: Option<u32>,
-    stream_idle_timeout: Option<String>,
-    s3: Option<S3Section>,
-}
-
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct S3Section {
-    bucket: Option<String>,
-    endpoint: Option<String>,
-    region: Option<String>,
-    path_style: Option<bool>,
-    prefix: Option<String>,
-}
-
 fn main() {
     if let Err(e) = run() {
         eprintln!("veil-relay: error: {e:#}");
@@ -166,12 +128,12 @@ async fn run() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VEIL_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let file: FileConfig = match &args.config {
+    let file: config_file::FileConfig = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            config_file::parse_config(&text).with_context(|| format!("parsing {}", p.display()))?
         }
-        None => FileConfig::default(),
+        None => config_file::FileConfig::default(),
     };
     let s3 = file.s3.unwrap_or_default();
     let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from("veil-data"));

@@ -58,9 +58,10 @@ pub fn tid_hex(tid: &TransferId) -> String {
     tid.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Parse what [`tid_hex`] made (exactly 32 hex digits).
+/// Parse what [`tid_hex`] made (exactly 32 hex digits; nothing else, so one transfer id
+/// has one spelling: `u8::from_str_radix` alone would also take `+f`).
 pub fn tid_from_hex(hex: &str) -> Option<TransferId> {
-    if hex.len() != 32 {
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut t = [0u8; 16];

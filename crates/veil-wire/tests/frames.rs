@@ -871,3 +871,15 @@ fn largest_inbox_listing_fits_in_a_frame() {
     let r = Response::Inbox { entries: vec![e; MAX_INBOX_LIST], more: true };
     assert!(encode_frame(&r).is_ok());
 }
+
+#[test]
+fn transfer_id_hex_has_one_spelling() {
+    let tid = [0xa0, 0xa1, 0x08, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf];
+    assert_eq!(tid_from_hex(&tid_hex(&tid)), Some(tid));
+    assert_eq!(tid_from_hex("A0A108A3A4A5A6A7A8A9AAABACADAEAF"), Some(tid));
+    // Found by fuzz/ (wire_misc): `u8::from_str_radix` takes a sign, so "+8" read as 08
+    // and a stored object name other than tid_hex(tid) mapped to tid.
+    assert_eq!(tid_from_hex("a0a1+8a3a4a5a6a7a8a9aaabacadaeaf"), None);
+    assert_eq!(tid_from_hex("a0a1-8a3a4a5a6a7a8a9aaabacadaeaf"), None);
+    assert_eq!(tid_from_hex("a0a1é3a4a5a6a7a8a9aaabacadaeaf"), None);
+}
