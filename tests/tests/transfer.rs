@@ -217,7 +217,32 @@ fn tampered_truncated_reordered_deleted_chunks_fail_cleanly() {
             "{name}: unclear error: {err}"
         );
         assert!(!out.join("doc.bin").exists(), "{name}: no final file may exist");
+        // A final error leaves no partial download and no state (a ticket receive never
+        // writes its key anywhere).
+        assert_eq!(files_in(&out), Vec::<String>::new(), "{name}: left behind");
+        assert_eq!(files_in(&t.path().join(format!("hr-{name}/receives"))), Vec::<String>::new());
     }
+}
+
+/// Names in a folder (none if it does not exist).
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn resume_state_is_gone_after_a_completed_transfer() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&t.path().join("relay"));
+    let f = t.path().join("doc.bin");
+    std::fs::write(&f, random_bytes(1 << 20 | 77)).unwrap();
+    let out = t.path().join("out");
+    let (_, ro) = code_transfer(&relay, t.path(), &[f.to_str().unwrap()], "61-state-gone", &out);
+    assert!(ro.status.success(), "{}", text(&ro));
+    // The code receive kept K while it could resume; neither side keeps anything now.
+    assert_eq!(files_in(&t.path().join("home-s/sends")), Vec::<String>::new());
+    assert_eq!(files_in(&t.path().join("home-r/receives")), Vec::<String>::new());
 }
 
 #[test]
