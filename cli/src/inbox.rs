@@ -1,6 +1,8 @@
 //! `veil inbox` and `veil receive` without a code: identity-mode transfers waiting for us.
 
-use crate::{identity, parallel, print_text, relay_addr, sender_label, ui, wait};
+use crate::common::{parallel, print_text, relay_addr, wait};
+use crate::consent::sender_label;
+use crate::{identity, ui};
 use anyhow::{Result, bail};
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,0 +1,40 @@
+//! Helpers every command uses: the relay address, tuning from the environment, and how
+//! a received text is printed.
+
+use anyhow::Result;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+use veil_client::{Home, RelayAddr};
+use veil_format::escape_text;
+
+pub(crate) fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr> {
+    let s = match flag.or_else(|| std::env::var("VEIL_RELAY").ok()).filter(|s| !s.is_empty()) {
+        Some(s) => s,
+        None => home.config()?.relay.unwrap_or_else(|| veil_client::DEFAULT_RELAY.to_string()),
+    };
+    Ok(RelayAddr::parse(&s)?)
+}
+
+pub(crate) fn parallel() -> usize {
+    std::env::var("VEIL_PARALLEL").ok().and_then(|s| s.parse().ok()).unwrap_or(6)
+}
+
+pub(crate) fn wait() -> Duration {
+    Duration::from_secs(std::env::var("VEIL_WAIT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3600))
+}
+
+/// Text of a received text transfer: JSON, escaped on a terminal, raw into a pipe.
+pub(crate) fn print_text(text: Option<String>, json: bool) -> Result<()> {
+    if let Some(t) = text {
+        let mut so = std::io::stdout().lock();
+        if json {
+            writeln!(so, "{}", serde_json::json!({"event": "text", "text": t}))?;
+        } else if std::io::stdout().is_terminal() {
+            let safe: String = t.split('\n').map(escape_text).collect::<Vec<_>>().join("\n");
+            writeln!(so, "{safe}")?;
+        } else {
+            so.write_all(t.as_bytes())?;
+        }
+    }
+    Ok(())
+}

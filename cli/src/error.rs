@@ -1,0 +1,21 @@
+//! How an error reaches the user: one line on standard error (control characters
+//! escaped), and an exit code: 0 done, 1 failed, 2 usage. A broken pipe on standard
+//! output is a clean exit, as in ripgrep.
+
+use veil_client::ClientError;
+use veil_format::escape_text;
+
+/// Print `result`'s error, if any, and give the process's exit code.
+pub(crate) fn exit_code(result: anyhow::Result<()>) -> i32 {
+    let Err(e) = result else { return 0 };
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && io.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        return 0;
+    }
+    eprintln!("veil: error: {}", escape_text(&format!("{e:#}")).replace("\\n", "\n"));
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Usage(_)) => 2,
+        _ => 1,
+    }
+}

@@ -1,0 +1,46 @@
+//! `veil receive`: by code or ticket (from the argument, `-`, the environment or a
+//! prompt), or everything waiting in the inbox.
+
+use crate::cli::ReceiveArgs;
+use crate::common::{parallel, print_text, relay_addr, wait};
+use crate::consent::{changed_key_error, consent};
+use crate::input::{code_input, decode_ticket};
+use crate::{identity, inbox, ui};
+use anyhow::Result;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use veil_client::{ClientError, Home, ReceiveFrom, ReceiveOptions, Relay};
+
+/// `veil receive`.
+pub(crate) async fn run(home: Home, args: ReceiveArgs) -> Result<()> {
+    let ReceiveArgs { code, relay, out, yes, overwrite, accept_changed_key, json } = args;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !yes && !interactive {
+        return Err(ClientError::Usage(
+            "no terminal to ask for confirmation; pass --yes to accept without asking".into(),
+        )
+        .into());
+    }
+    let refused_key = Arc::new(AtomicBool::new(false));
+    let consent = consent(yes, interactive, accept_changed_key, refused_key.clone());
+    let Some(code) = code_input(code, "Code or ticket (Enter for your inbox): ")? else {
+        return inbox::receive_all(&home, relay, out, overwrite, json, consent, refused_key).await;
+    };
+    let from = if veil_format::ticket::is_ticket(&code) {
+        let (_, pw) = decode_ticket(&code)?;
+        ReceiveFrom::Ticket(code, pw)
+    } else {
+        veil_format::code::Code::parse(&code)?;
+        ReceiveFrom::Code(code)
+    };
+    let addr = relay_addr(&home, relay)?;
+    let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
+    let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "receive");
+    let opts = ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
+    let r = veil_client::receive(relay.clone(), opts, events).await;
+    relay.close().await;
+    let r = r.map_err(|e| changed_key_error(e, &refused_key))?;
+    print_text(r.text, json)?;
+    Ok(())
+}
