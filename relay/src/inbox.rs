@@ -41,7 +41,7 @@ fn storage(e: veil_store::StoreError) -> WireError {
 }
 
 fn prefix(inbox: &InboxId) -> String {
-    format!("i/{}/", hex::encode(inbox))
+    crate::keys::inbox(inbox)
 }
 
 fn parse(raw: &[u8]) -> Option<(Header, &[u8])> {
@@ -134,7 +134,7 @@ impl Inboxes {
     pub async fn sweep(&self) -> Result<usize, veil_store::StoreError> {
         let now = now();
         let mut n = 0;
-        for k in self.store.list("i/").await? {
+        for k in self.store.list(crate::keys::INBOXES).await? {
             let expired = match self.store.get(&k).await? {
                 Some(raw) => parse(&raw).is_none_or(|(h, _)| h.expires <= now),
                 None => false,

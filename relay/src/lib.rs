@@ -14,11 +14,13 @@ mod allow_list;
 pub mod error;
 pub mod http;
 pub mod inbox;
+pub mod keys;
 mod live;
 pub mod metrics;
 pub mod quic;
 pub mod record;
 pub mod rendezvous;
+pub mod slots;
 pub mod state;
 pub mod streams;
 pub mod tls;
@@ -27,10 +29,10 @@ pub use error::StartError;
 use metrics::Metrics;
 use rendezvous::Rendezvous;
 use state::{TransferLimits, Transfers};
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use veil_store::Store;
 
@@ -98,87 +100,11 @@ pub struct Shared {
     pub access: access::Access,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    conns: Mutex<(usize, HashMap<IpAddr, usize>)>,
-    max_conns: usize,
-    max_conns_per_ip: usize,
-    mailboxes_per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Open connections and mailboxes.
+    pub slots: Arc<slots::Slots>,
 }
 
-/// Most mailboxes one connection may hold open at once (a key exchange needs one).
-pub const MAX_MAILBOXES_PER_CONN: usize = 4;
-/// Most mailboxes the connections of one IP address may hold open at once.
-pub const MAX_MAILBOXES_PER_IP: usize = 32;
-
-/// An open mailbox counted against its connection's and address's limits; released on
-/// drop.
-#[derive(Debug)]
-pub(crate) struct MailboxSlot {
-    shared: Arc<Shared>,
-    ctx: Arc<access::ConnCtx>,
-}
-
-impl MailboxSlot {
-    pub(crate) fn take(shared: &Arc<Shared>, ctx: &Arc<access::ConnCtx>) -> Result<MailboxSlot, veil_wire::WireError> {
-        use std::sync::atomic::Ordering;
-        let refuse = |what: &str| {
-            shared.metrics.reject("too_many_mailboxes");
-            veil_wire::WireError::new(
-                veil_wire::ErrorCode::LimitExceeded,
-                format!("too many open mailboxes {what}; finish a key exchange first"),
-            )
-        };
-        let mut ips = shared.mailboxes_per_ip.lock().map_err(|_| refuse("(lock)"))?;
-        let per_ip = ips.entry(ctx.ip).or_insert(0);
-        if *per_ip >= MAX_MAILBOXES_PER_IP {
-            return Err(refuse("from this address"));
-        }
-        if ctx.mailboxes.fetch_add(1, Ordering::Relaxed) >= MAX_MAILBOXES_PER_CONN {
-            ctx.mailboxes.fetch_sub(1, Ordering::Relaxed);
-            return Err(refuse("on this connection"));
-        }
-        *per_ip += 1;
-        Ok(MailboxSlot { shared: shared.clone(), ctx: ctx.clone() })
-    }
-}
-
-impl Drop for MailboxSlot {
-    fn drop(&mut self) {
-        self.ctx.mailboxes.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(mut ips) = self.shared.mailboxes_per_ip.lock()
-            && let Some(n) = ips.get_mut(&self.ctx.ip)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                ips.remove(&self.ctx.ip);
-            }
-        }
-    }
-}
-
-impl Shared {
-    pub(crate) fn conn_permit(self: &Arc<Self>, ip: IpAddr) -> Option<quic::ConnPermit> {
-        let mut g = self.conns.lock().ok()?;
-        let per_ip = g.1.get(&ip).copied().unwrap_or(0);
-        if g.0 >= self.max_conns || per_ip >= self.max_conns_per_ip {
-            return None;
-        }
-        g.0 += 1;
-        *g.1.entry(ip).or_insert(0) += 1;
-        Some(quic::ConnPermit::new(self.clone(), ip))
-    }
-
-    pub(crate) fn release_conn(&self, ip: IpAddr) {
-        if let Ok(mut g) = self.conns.lock() {
-            g.0 = g.0.saturating_sub(1);
-            if let Some(n) = g.1.get_mut(&ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    g.1.remove(&ip);
-                }
-            }
-        }
-    }
-}
+pub use slots::{MAX_MAILBOXES_PER_CONN, MAX_MAILBOXES_PER_IP};
 
 /// A running relay. Dropping it does not stop it; call [`Server::shutdown`].
 #[derive(Debug)]
@@ -243,10 +169,7 @@ impl Server {
             rendezvous: Rendezvous::shared(metrics.clone(), store, advert),
             streams: streams::Streams::new(config.streams.clone(), metrics.clone()),
             metrics,
-            conns: Mutex::new((0, HashMap::new())),
-            max_conns: config.max_connections,
-            max_conns_per_ip: config.max_connections_per_ip,
-            mailboxes_per_ip: Mutex::new(HashMap::new()),
+            slots: slots::Slots::new(config.max_connections, config.max_connections_per_ip),
         });
         let mut tasks = vec![tokio::spawn(quic::accept_loop(shared.clone(), endpoint.clone()))];
 

@@ -6,7 +6,6 @@ use crate::live;
 use crate::rendezvous::Ending;
 use bytes::{Bytes, BytesMut};
 use quinn::{RecvStream, SendStream};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use veil_wire::{ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, MailboxMsg, Request, Response, WireError};
@@ -25,7 +24,7 @@ pub fn transport(idle: Duration) -> quinn::TransportConfig {
 pub async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
         let ip = incoming.remote_address().ip();
-        let Some(permit) = shared.conn_permit(ip) else {
+        let Some(permit) = shared.slots.connection(ip) else {
             shared.metrics.reject("too_many_connections");
             incoming.refuse();
             continue;
@@ -42,25 +41,6 @@ pub async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
                 Err(e) => tracing::debug!(error = %e, "handshake failed"),
             }
         });
-    }
-}
-
-/// Releases a connection slot on drop.
-#[derive(Debug)]
-pub struct ConnPermit {
-    shared: Arc<Shared>,
-    ip: IpAddr,
-}
-
-impl ConnPermit {
-    pub(crate) fn new(shared: Arc<Shared>, ip: IpAddr) -> Self {
-        ConnPermit { shared, ip }
-    }
-}
-
-impl Drop for ConnPermit {
-    fn drop(&mut self) {
-        self.shared.release_conn(self.ip);
     }
 }
 
@@ -126,9 +106,10 @@ pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: Sen
     };
     match req {
         Request::Mailbox { nameplate, side } => {
-            let slot = match crate::MailboxSlot::take(&shared, &ctx) {
+            let slot = match shared.slots.mailbox(&ctx) {
                 Ok(slot) => slot,
                 Err(e) => {
+                    shared.metrics.reject("too_many_mailboxes");
                     let _ = write_frame(&mut send, &Response::Error(e)).await;
                     let _ = send.finish();
                     return;

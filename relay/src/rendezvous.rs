@@ -174,7 +174,7 @@ impl Rendezvous {
 
     async fn record(&self, n: u32) -> Option<PlateRecord> {
         let (store, _) = self.store.as_ref()?;
-        let b = store.get(&format!("np/{n}")).await.ok()??;
+        let b = store.get(&crate::keys::nameplate(n)).await.ok()??;
         serde_json::from_slice(&b).ok()
     }
 
@@ -182,7 +182,7 @@ impl Rendezvous {
         if let Some((store, me)) = &self.store {
             let rec = PlateRecord { owner: me.clone(), updated: crate::state::now(), burned };
             if let Ok(b) = serde_json::to_vec(&rec)
-                && let Err(e) = store.put(&format!("np/{n}"), bytes::Bytes::from(b)).await
+                && let Err(e) = store.put(&crate::keys::nameplate(n), bytes::Bytes::from(b)).await
             {
                 tracing::warn!(error = %e, "cannot record nameplate in the store");
             }
@@ -267,7 +267,7 @@ impl Rendezvous {
                 && rec.owner.instance == me.instance
                 && !rec.burned
             {
-                let _ = store.delete(&format!("np/{n}")).await;
+                let _ = store.delete(&crate::keys::nameplate(n)).await;
             }
         }
     }

@@ -2,6 +2,7 @@
 //! any relay instance sharing it can serve any transfer. In memory only what speeds
 //! things up (cached metadata, wake-ups for receivers waiting on a chunk).
 
+use crate::keys;
 use crate::metrics::Metrics;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use veil_store::Store;
-use veil_wire::{CapabilityHash, ErrorCode, TransferId, TransferStatus, WireError, cap_hash, tid_hex, to_ranges};
+use veil_wire::{CapabilityHash, ErrorCode, TransferId, TransferStatus, WireError, cap_hash, to_ranges};
 
 /// What the relay stores about a transfer (`t/<id>/meta`, JSON).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -114,15 +115,6 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-fn key(tid: &TransferId, rest: &str) -> String {
-    format!("t/{}/{}", tid_hex(tid), rest)
-}
-
-/// Storage key of chunk `index`.
-pub fn chunk_key(tid: &TransferId, index: u64) -> String {
-    key(tid, &format!("c/{index:016x}"))
-}
-
 fn check_cap(expected: &CapabilityHash, cap: &[u8; 32], what: &str) -> Result<(), WireError> {
     let h = cap_hash(cap);
     // Both are hashes; comparing them leaks nothing useful, but stay constant time anyway.
@@ -152,7 +144,7 @@ impl Transfers {
             }
             // A recording's expiry moves forward, maybe on another instance: ask the store.
             if l.meta.stream
-                && let Some(raw) = self.store.get(&key(tid, "meta")).await.map_err(storage)?
+                && let Some(raw) = self.store.get(&keys::meta(tid)).await.map_err(storage)?
                 && let Ok(m) = serde_json::from_slice::<Meta>(&raw)
                 && m.expires > now()
             {
@@ -161,7 +153,7 @@ impl Transfers {
             }
             return Err(err(ErrorCode::Expired, "this transfer has expired"));
         }
-        let raw = self.store.get(&key(tid, "meta")).await.map_err(storage)?;
+        let raw = self.store.get(&keys::meta(tid)).await.map_err(storage)?;
         let Some(raw) = raw else {
             return Err(err(
                 ErrorCode::NotFound,
@@ -173,7 +165,7 @@ impl Transfers {
         if meta.expires <= now() {
             return Err(err(ErrorCode::Expired, "this transfer has expired"));
         }
-        let downloads = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
+        let downloads = self.store.list(&keys::downloads(tid)).await.map_err(storage)?.len() as u32;
         let l = Arc::new(Live {
             expires: AtomicU64::new(meta.expires),
             meta,
@@ -258,7 +250,7 @@ impl Transfers {
             }
         }
         let body = serde_json::to_vec(&meta).map_err(|_| err(ErrorCode::Internal, "encode"))?;
-        if !self.store.put_new(&key(&tid, "meta"), Bytes::from(body)).await.map_err(storage)? {
+        if !self.store.put_new(&keys::meta(&tid), Bytes::from(body)).await.map_err(storage)? {
             // Someone created it concurrently: accept only if it is ours.
             self.live.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.remove(&tid);
             let l = self.live(&tid).await?;
@@ -267,10 +259,7 @@ impl Transfers {
             }
             return Ok(false);
         }
-        self.store
-            .put(&format!("e/{}", tid_hex(&tid)), Bytes::from(meta.expires.to_string()))
-            .await
-            .map_err(storage)?;
+        self.store.put(&keys::expiry(&tid), Bytes::from(meta.expires.to_string())).await.map_err(storage)?;
         self.uploading.lock().map_err(|_| err(ErrorCode::Internal, "lock"))?.insert(tid);
         self.metrics.transfers_created.inc();
         Ok(true)
@@ -298,7 +287,7 @@ impl Transfers {
             return Ok(true);
         }
         // Another instance sharing the store may have completed it.
-        let done = self.store.head(&key(tid, "complete")).await.map_err(storage)?.is_some();
+        let done = self.store.head(&keys::complete(tid)).await.map_err(storage)?.is_some();
         if done {
             l.complete.store(true, Ordering::Relaxed);
         }
@@ -359,14 +348,14 @@ impl Transfers {
         let len = body.len() as u64;
         let t = std::time::Instant::now();
         if once {
-            let wrote = self.put_once(&chunk_key(tid, index), body, &format!("chunk {index}")).await;
+            let wrote = self.put_once(&keys::chunk(tid, index), body, &format!("chunk {index}")).await;
             if !matches!(wrote, Ok(true)) {
                 // A retry of what is stored, or a refused rewrite: count its bytes once.
                 l.bytes.fetch_sub(len, Ordering::Relaxed);
                 return wrote.map(|_| ());
             }
         } else {
-            self.store.put(&chunk_key(tid, index), body).await.map_err(storage)?;
+            self.store.put(&keys::chunk(tid, index), body).await.map_err(storage)?;
         }
         self.metrics.chunk_latency.observe(t.elapsed().as_secs_f64());
         self.metrics.bytes_in.inc_by(len);
@@ -380,7 +369,7 @@ impl Transfers {
         check_cap(&l.meta.owner, owner, "owner")?;
         self.check_writable(&l, tid).await?;
         let len = body.len() as u64;
-        if self.put_once(&key(tid, "manifest"), body, "the manifest").await? {
+        if self.put_once(&keys::manifest(tid), body, "the manifest").await? {
             self.metrics.bytes_in.inc_by(len);
             l.notify.notify_waiters();
         }
@@ -408,8 +397,8 @@ impl Transfers {
         }
         let meta = Meta { expires, ..l.meta.clone() };
         let body = serde_json::to_vec(&meta).map_err(|_| err(ErrorCode::Internal, "encode"))?;
-        self.store.put(&key(tid, "meta"), Bytes::from(body)).await.map_err(storage)?;
-        self.store.put(&format!("e/{}", tid_hex(tid)), Bytes::from(expires.to_string())).await.map_err(storage)?;
+        self.store.put(&keys::meta(tid), Bytes::from(body)).await.map_err(storage)?;
+        self.store.put(&keys::expiry(tid), Bytes::from(expires.to_string())).await.map_err(storage)?;
         l.expires.fetch_max(expires, Ordering::Relaxed);
         Ok(())
     }
@@ -430,7 +419,7 @@ impl Transfers {
 
     /// Write `complete` (the chunk count), free the upload slot, wake waiting readers.
     async fn mark_complete(&self, l: &Live, tid: &TransferId, count: u64) -> Result<(), WireError> {
-        self.store.put(&key(tid, "complete"), Bytes::from(count.to_string())).await.map_err(storage)?;
+        self.store.put(&keys::complete(tid), Bytes::from(count.to_string())).await.map_err(storage)?;
         l.complete.store(true, Ordering::Relaxed);
         self.release_upload(tid);
         l.notify.notify_waiters();
@@ -463,14 +452,14 @@ impl Transfers {
         if missing > 0 || have.last().is_some_and(|&m| m >= count) {
             return Err(err(ErrorCode::Incomplete, format!("{missing} of {count} chunks missing")));
         }
-        if self.store.head(&key(tid, "manifest")).await.map_err(storage)?.is_none() {
+        if self.store.head(&keys::manifest(tid)).await.map_err(storage)?.is_none() {
             return Err(err(ErrorCode::Incomplete, "manifest missing"));
         }
         self.mark_complete(&l, tid, count).await
     }
 
     async fn chunk_indices(&self, tid: &TransferId) -> Result<Vec<u64>, WireError> {
-        let prefix = key(tid, "c/");
+        let prefix = keys::chunks(tid);
         let keys = self.store.list(&prefix).await.map_err(storage)?;
         let mut v: Vec<u64> =
             keys.iter().filter_map(|k| u64::from_str_radix(k.strip_prefix(&prefix)?, 16).ok()).collect();
@@ -485,9 +474,9 @@ impl Transfers {
             check_cap(&l.meta.download, cap, "download")?;
         }
         let chunks = to_ranges(self.chunk_indices(tid).await?);
-        let manifest = self.store.head(&key(tid, "manifest")).await.map_err(storage)?.is_some();
+        let manifest = self.store.head(&keys::manifest(tid)).await.map_err(storage)?.is_some();
         let complete = self.completed(tid).await?;
-        let downloads = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
+        let downloads = self.store.list(&keys::downloads(tid)).await.map_err(storage)?.len() as u32;
         Ok(TransferStatus {
             chunks,
             manifest,
@@ -501,7 +490,7 @@ impl Transfers {
     async fn completed(&self, tid: &TransferId) -> Result<Option<u64>, WireError> {
         Ok(self
             .store
-            .get(&key(tid, "complete"))
+            .get(&keys::complete(tid))
             .await
             .map_err(storage)?
             .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.parse().ok())))
@@ -524,7 +513,7 @@ impl Transfers {
     /// Fetch the manifest, waiting for it up to `wait`.
     pub async fn get_manifest(&self, tid: &TransferId, cap: &[u8; 32], wait: Duration) -> Result<Bytes, WireError> {
         let l = self.live(tid).await?;
-        let n = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
+        let n = self.store.list(&keys::downloads(tid)).await.map_err(storage)?.len() as u32;
         l.downloads.store(n, Ordering::Relaxed);
         self.check_download(&l, cap)?;
         if l.meta.stream {
@@ -533,7 +522,7 @@ impl Transfers {
                 "this is a recorded live stream, not a file transfer: replay it with `veil watch --from-start`",
             ));
         }
-        self.wait_for(&l, tid, &key(tid, "manifest"), wait).await
+        self.wait_for(&l, tid, &keys::manifest(tid), wait).await
     }
 
     /// Fetch chunk `index`, waiting for it up to `wait`.
@@ -547,7 +536,7 @@ impl Transfers {
         let l = self.live(tid).await?;
         self.check_download(&l, cap)?;
         let t = std::time::Instant::now();
-        let b = self.wait_for(&l, tid, &chunk_key(tid, index), wait).await?;
+        let b = self.wait_for(&l, tid, &keys::chunk(tid, index), wait).await?;
         self.metrics.chunk_latency.observe(t.elapsed().as_secs_f64());
         self.metrics.bytes_out.inc_by(b.len() as u64);
         Ok(b)
@@ -567,7 +556,7 @@ impl Transfers {
                 self.live(tid).await?;
             }
             // A complete upload will not bring the object any more: it was lost or deleted.
-            if self.store.head(&key(tid, "complete")).await.map_err(storage)?.is_some() {
+            if self.store.head(&keys::complete(tid)).await.map_err(storage)?.is_some() {
                 return Err(err(ErrorCode::NotFound, "this part of the transfer is missing from the relay's store"));
             }
             let now_i = tokio::time::Instant::now();
@@ -587,8 +576,8 @@ impl Transfers {
         let mut r = [0u8; 8];
         getrandom::fill(&mut r).map_err(|_| err(ErrorCode::Internal, "rng"))?;
         let id: String = r.iter().map(|b| format!("{b:02x}")).collect();
-        self.store.put_new(&key(tid, &format!("dl/{id}")), Bytes::from_static(b"1")).await.map_err(storage)?;
-        let n = self.store.list(&key(tid, "dl/")).await.map_err(storage)?.len() as u32;
+        self.store.put_new(&keys::download(tid, &id), Bytes::from_static(b"1")).await.map_err(storage)?;
+        let n = self.store.list(&keys::downloads(tid)).await.map_err(storage)?.len() as u32;
         l.downloads.store(n, Ordering::Relaxed);
         self.metrics.downloads_completed.inc();
         Ok(l.meta.max_downloads.map(|m| m.saturating_sub(n)))
@@ -608,17 +597,16 @@ impl Transfers {
         if let Ok(mut u) = self.uploading.lock() {
             u.remove(tid);
         }
-        self.store.delete_prefix(&format!("t/{}/", tid_hex(tid))).await?;
-        self.store.delete(&format!("e/{}", tid_hex(tid))).await
+        self.store.delete_prefix(&keys::transfer_prefix(tid)).await?;
+        self.store.delete(&keys::expiry(tid)).await
     }
 
     /// Delete every expired transfer; returns their ids.
     pub async fn sweep(&self) -> Result<Vec<TransferId>, veil_store::StoreError> {
         let now = now();
         let mut n = Vec::new();
-        for k in self.store.list("e/").await? {
-            let Some(hex) = k.strip_prefix("e/") else { continue };
-            let Some(tid) = veil_wire::tid_from_hex(hex) else { continue };
+        for k in self.store.list(keys::EXPIRIES).await? {
+            let Some(tid) = keys::expiry_tid(&k) else { continue };
             let expired = match self.store.get(&k).await? {
                 Some(b) => {
                     std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()).is_none_or(|e| e <= now)
