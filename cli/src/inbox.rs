@@ -87,34 +87,31 @@ pub async fn list(home: &Home, relay: Option<String>, json: bool) -> Result<()> 
     Ok(())
 }
 
+/// How `veil receive` without a code receives what is in the inbox.
+pub(crate) struct Receiving {
+    /// Output folder.
+    pub(crate) out: PathBuf,
+    /// Replace existing files.
+    pub(crate) overwrite: bool,
+    /// JSON events.
+    pub(crate) json: bool,
+    /// Asked before each transfer.
+    pub(crate) consent: Consent,
+    /// Set by `consent` when it refused a changed contact key.
+    pub(crate) refused_key: Arc<AtomicBool>,
+}
+
 /// `veil receive` without a code: everything in the inbox, one transfer at a time; an
 /// entry is deleted from the inbox only after its transfer arrived complete.
-pub async fn receive_all(
-    home: &Home,
-    relay: Option<String>,
-    out: PathBuf,
-    overwrite: bool,
-    json: bool,
-    consent: Consent,
-    refused_key: Arc<AtomicBool>,
-) -> Result<()> {
+pub(crate) async fn receive_all(home: &Home, relay: Option<String>, how: Receiving) -> Result<()> {
     let (id, relay) = connect(home, relay).await?;
-    let r = receive_items(home, &id, &relay, out, overwrite, json, consent, refused_key).await;
+    let r = receive_items(home, &id, &relay, how).await;
     relay.close().await;
     r
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn receive_items(
-    home: &Home,
-    id: &Identity,
-    relay: &Arc<Relay>,
-    out: PathBuf,
-    overwrite: bool,
-    json: bool,
-    consent: Consent,
-    refused_key: Arc<AtomicBool>,
-) -> Result<()> {
+async fn receive_items(home: &Home, id: &Identity, relay: &Arc<Relay>, how: Receiving) -> Result<()> {
+    let Receiving { out, overwrite, json, consent, refused_key } = how;
     let items: Vec<InboxItem> = veil_client::inbox::list(relay).await?;
     if items.is_empty() {
         eprintln!("Your inbox is empty.");

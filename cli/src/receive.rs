@@ -25,7 +25,8 @@ pub(crate) async fn run(home: Home, args: ReceiveArgs) -> Result<()> {
     let refused_key = Arc::new(AtomicBool::new(false));
     let consent = consent(yes, interactive, accept_changed_key, refused_key.clone());
     let Some(code) = code_input(code, "Code or ticket (Enter for your inbox): ")? else {
-        return inbox::receive_all(&home, relay, out, overwrite, json, consent, refused_key).await;
+        let how = inbox::Receiving { out, overwrite, json, consent, refused_key };
+        return inbox::receive_all(&home, relay, how).await;
     };
     let from = if veil_format::ticket::is_ticket(&code) {
         let (_, pw) = decode_ticket(&code)?;

@@ -171,10 +171,10 @@ async fn dispatch(
     let t = &shared.transfers;
     let resp = match req {
         Request::Ping => Response::Ok,
-        Request::Create { tid, owner, download, receipt, expire_secs, max_downloads, size_hint } => {
+        req @ Request::Create { tid, size_hint, .. } => {
             shared.access.check_upload(ctx)?;
             shared.access.check_new(ctx, size_hint)?;
-            if t.create(tid, owner, download, receipt, expire_secs, max_downloads, size_hint).await? {
+            if t.create(req).await? {
                 shared.access.record_new(ctx, Some(tid));
             }
             Response::Ok

@@ -178,18 +178,13 @@ impl Transfers {
         Ok(map.entry(*tid).or_insert(l).clone())
     }
 
-    /// Register a transfer (idempotent for the same owner); true if it is new.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create(
-        &self,
-        tid: TransferId,
-        owner: CapabilityHash,
-        download: CapabilityHash,
-        receipt: CapabilityHash,
-        expire_secs: u64,
-        max_downloads: Option<u32>,
-        size_hint: Option<u64>,
-    ) -> Result<bool, WireError> {
+    /// Register a transfer from its `Create` request (idempotent for the same owner);
+    /// true if it is new. Any other request is a bad request.
+    pub async fn create(&self, req: veil_wire::Request) -> Result<bool, WireError> {
+        let veil_wire::Request::Create { tid, owner, download, receipt, expire_secs, max_downloads, size_hint } = req
+        else {
+            return Err(err(ErrorCode::BadRequest, "not a Create request"));
+        };
         self.create_with(tid, Meta { max_downloads, size_hint, ..Meta::fresh(owner, download, receipt, expire_secs) })
             .await
     }
