@@ -124,94 +124,21 @@ pub struct Server {
 impl Server {
     /// Bind and start serving.
     pub async fn spawn(config: Config, store: Arc<dyn Store>) -> Result<Server, StartError> {
-        let setup = |what: &str, e: &dyn std::fmt::Display| StartError::Setup(format!("{what}: {e}"));
         let tls = match &config.cert {
             Some((c, k)) => tls::load_pem(c, k)?,
             None => tls::load_or_create(&config.data_dir.join("tls"))?,
         };
         let fingerprint = tls.fingerprint();
         store.check().await.map_err(|source| StartError::Store { kind: store.kind(), source })?;
-        let mut rustls_cfg = rustls::ServerConfig::builder_with_provider(veil_quic::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| setup("TLS 1.3", &e))?
-            .with_no_client_auth()
-            .with_single_cert(tls.chain.clone(), tls.key.clone_key())
-            .map_err(|e| StartError::Certificate(format!("loading the certificate: {e}")))?;
-        rustls_cfg.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
-        rustls_cfg.max_early_data_size = 0;
-        let quic_crypto =
-            quinn::crypto::rustls::QuicServerConfig::try_from(rustls_cfg).map_err(|e| setup("QUIC TLS", &e))?;
-        let mut server_cfg = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
-        server_cfg.transport_config(Arc::new(quic::transport(config.idle_timeout)));
-        let socket = veil_quic::udp_socket(config.listen).map_err(|source| StartError::Bind {
-            what: "QUIC",
-            addr: config.listen,
-            source,
-        })?;
-        let ep_cfg = veil_quic::endpoint_config().map_err(|e| setup("QUIC endpoint", &e))?;
-        let endpoint = quinn::Endpoint::new(ep_cfg, Some(server_cfg), socket, Arc::new(quinn::TokioRuntime))
-            .map_err(|e| setup("starting the QUIC endpoint", &e))?;
+        let endpoint = quic_endpoint(&config, &tls)?;
         let quic_addr = endpoint.local_addr().map_err(|e| setup("QUIC address", &e))?;
-
-        let metrics = Arc::new(Metrics::new());
-        let mut instance = [0u8; 8];
-        getrandom::fill(&mut instance).map_err(|e| setup("random instance id", &e))?;
-        let advert = rendezvous::Advert {
-            addr: config.public_addr.clone().unwrap_or_else(|| quic_addr.to_string()),
-            fingerprint: fingerprint.clone(),
-            instance: hex::encode(instance),
-        };
-        let access = access::Access::new(config.access.clone(), metrics.clone())?;
-        let shared = Arc::new(Shared {
-            inboxes: inbox::Inboxes::new(store.clone(), config.limits.max_expire, metrics.clone()),
-            access,
-            transfers: Transfers::new(store.clone(), config.limits.clone(), metrics.clone()),
-            rendezvous: Rendezvous::shared(metrics.clone(), store, advert),
-            streams: streams::Streams::new(config.streams.clone(), metrics.clone()),
-            metrics,
-            slots: slots::Slots::new(config.max_connections, config.max_connections_per_ip),
-        });
+        let shared = shared_state(&config, store, quic_addr, &fingerprint)?;
         let mut tasks = vec![tokio::spawn(quic::accept_loop(shared.clone(), endpoint.clone()))];
-
-        let mut http_addr = None;
-        if let Some(addr) = config.http {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
-                what: "HTTP",
-                addr,
-                source,
-            })?;
-            http_addr = Some(listener.local_addr().map_err(|e| setup("HTTP address", &e))?);
-            let app = http::router(shared.clone());
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "HTTP server stopped");
-                }
-            }));
-        }
-
-        let sweeper = shared.clone();
-        let every = config.sweep_interval;
-        tasks.push(tokio::spawn(async move {
-            loop {
-                match sweeper.transfers.sweep().await {
-                    Ok(tids) => {
-                        for t in &tids {
-                            sweeper.access.release(t);
-                        }
-                        if !tids.is_empty() {
-                            tracing::info!(count = tids.len(), "deleted expired transfers");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "sweeper failed"),
-                }
-                match sweeper.inboxes.sweep().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(count = n, "deleted expired inbox entries"),
-                    Err(e) => tracing::warn!(error = %e, "inbox sweeper failed"),
-                }
-                tokio::time::sleep(every).await;
-            }
-        }));
+        let http_addr = match config.http {
+            Some(addr) => Some(serve_http(&shared, addr, &mut tasks).await?),
+            None => None,
+        };
+        tasks.push(tokio::spawn(sweep_forever(shared.clone(), config.sweep_interval)));
         let rdv = shared.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -229,5 +156,101 @@ impl Server {
             t.abort();
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+fn setup(what: &str, e: &dyn std::fmt::Display) -> StartError {
+    StartError::Setup(format!("{what}: {e}"))
+}
+
+/// The QUIC endpoint: TLS 1.3 with the relay's certificate, the veil ALPN, no 0-RTT.
+fn quic_endpoint(config: &Config, tls: &tls::TlsIdentity) -> Result<quinn::Endpoint, StartError> {
+    let mut rustls_cfg = rustls::ServerConfig::builder_with_provider(veil_quic::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| setup("TLS 1.3", &e))?
+        .with_no_client_auth()
+        .with_single_cert(tls.chain.clone(), tls.key.clone_key())
+        .map_err(|e| StartError::Certificate(format!("loading the certificate: {e}")))?;
+    rustls_cfg.alpn_protocols = vec![veil_wire::ALPN.to_vec()];
+    rustls_cfg.max_early_data_size = 0;
+    let quic_crypto =
+        quinn::crypto::rustls::QuicServerConfig::try_from(rustls_cfg).map_err(|e| setup("QUIC TLS", &e))?;
+    let mut server_cfg = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
+    server_cfg.transport_config(Arc::new(quic::transport(config.idle_timeout)));
+    let socket = veil_quic::udp_socket(config.listen).map_err(|source| StartError::Bind {
+        what: "QUIC",
+        addr: config.listen,
+        source,
+    })?;
+    let ep_cfg = veil_quic::endpoint_config().map_err(|e| setup("QUIC endpoint", &e))?;
+    quinn::Endpoint::new(ep_cfg, Some(server_cfg), socket, Arc::new(quinn::TokioRuntime))
+        .map_err(|e| setup("starting the QUIC endpoint", &e))
+}
+
+/// Everything the tasks share, for an instance reachable at `quic_addr`.
+fn shared_state(
+    config: &Config,
+    store: Arc<dyn Store>,
+    quic_addr: SocketAddr,
+    fingerprint: &str,
+) -> Result<Arc<Shared>, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let mut instance = [0u8; 8];
+    getrandom::fill(&mut instance).map_err(|e| setup("random instance id", &e))?;
+    let advert = rendezvous::Advert {
+        addr: config.public_addr.clone().unwrap_or_else(|| quic_addr.to_string()),
+        fingerprint: fingerprint.to_string(),
+        instance: hex::encode(instance),
+    };
+    let access = access::Access::new(config.access.clone(), metrics.clone())?;
+    Ok(Arc::new(Shared {
+        inboxes: inbox::Inboxes::new(store.clone(), config.limits.max_expire, metrics.clone()),
+        access,
+        transfers: Transfers::new(store.clone(), config.limits.clone(), metrics.clone()),
+        rendezvous: Rendezvous::shared(metrics.clone(), store, advert),
+        streams: streams::Streams::new(config.streams.clone(), metrics.clone()),
+        metrics,
+        slots: slots::Slots::new(config.max_connections, config.max_connections_per_ip),
+    }))
+}
+
+/// Health, readiness and metrics over HTTP on `addr`; the bound address.
+async fn serve_http(
+    shared: &Arc<Shared>,
+    addr: SocketAddr,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<SocketAddr, StartError> {
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what: "HTTP", addr, source })?;
+    let bound = listener.local_addr().map_err(|e| setup("HTTP address", &e))?;
+    let app = http::router(shared.clone());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    }));
+    Ok(bound)
+}
+
+/// Delete expired transfers and inbox entries every `every`.
+async fn sweep_forever(shared: Arc<Shared>, every: Duration) {
+    loop {
+        match shared.transfers.sweep().await {
+            Ok(tids) => {
+                for t in &tids {
+                    shared.access.release(t);
+                }
+                if !tids.is_empty() {
+                    tracing::info!(count = tids.len(), "deleted expired transfers");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sweeper failed"),
+        }
+        match shared.inboxes.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "deleted expired inbox entries"),
+            Err(e) => tracing::warn!(error = %e, "inbox sweeper failed"),
+        }
+        tokio::time::sleep(every).await;
     }
 }

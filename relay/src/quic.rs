@@ -258,35 +258,58 @@ async fn send_data(send: &mut SendStream, b: Bytes) -> Result<(), WireError> {
 async fn mailbox(
     shared: Arc<Shared>,
     mut send: SendStream,
-    mut recv: RecvStream,
+    recv: RecvStream,
     nameplate: Option<u32>,
     side: veil_wire::Side,
 ) {
-    let nameplate = match shared.rendezvous.place(nameplate).await {
-        Ok((n, crate::rendezvous::Placement::Local)) => n,
-        Ok((_, crate::rendezvous::Placement::Remote(owner))) => {
-            let _ =
-                write_frame(&mut send, &Response::Redirect { addr: owner.addr, fingerprint: owner.fingerprint }).await;
-            let _ = send.finish();
-            return;
-        }
-        Err(e) => {
-            let _ = write_frame(&mut send, &Response::Error(e)).await;
-            let _ = send.finish();
-            return;
-        }
-    };
-    let (member, mut rx) = match shared.rendezvous.open(Some(nameplate), side) {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = write_frame(&mut send, &Response::Error(e)).await;
-            let _ = send.finish();
-            return;
-        }
-    };
-    if !write_frame(&mut send, &Response::MailboxOpened { nameplate: member.nameplate }).await {
-        return;
+    let Some((member, rx)) = open_mailbox(&shared, &mut send, nameplate, side).await else { return };
+    let how = relay_mailbox(&shared, &member, &mut send, recv, rx).await;
+    if shared.rendezvous.end(&member, how) {
+        // The one-guess rule: an exchange that did not end in a confirmed delivery.
+        shared.rendezvous.record_burn(member.nameplate).await;
+        let _ = write_frame(&mut send, &MailboxMsg::Burned).await;
     }
+    let _ = send.finish();
+}
+
+type Opened = (crate::rendezvous::Membership, tokio::sync::mpsc::UnboundedReceiver<MailboxMsg>);
+
+/// Place and open the mailbox; None when the client was answered otherwise (an error, or
+/// a redirect to the instance holding the nameplate).
+async fn open_mailbox(
+    shared: &Shared,
+    send: &mut SendStream,
+    nameplate: Option<u32>,
+    side: veil_wire::Side,
+) -> Option<Opened> {
+    let placed = shared.rendezvous.place(nameplate).await.and_then(|placed| match placed {
+        (n, crate::rendezvous::Placement::Local) => shared.rendezvous.open(Some(n), side).map(Ok),
+        (_, crate::rendezvous::Placement::Remote(owner)) => Ok(Err(owner)),
+    });
+    let answer = match placed {
+        Ok(Ok((member, rx))) => {
+            if !write_frame(send, &Response::MailboxOpened { nameplate: member.nameplate }).await {
+                return None;
+            }
+            return Some((member, rx));
+        }
+        Ok(Err(owner)) => Response::Redirect { addr: owner.addr, fingerprint: owner.fingerprint },
+        Err(e) => Response::Error(e),
+    };
+    let _ = write_frame(send, &answer).await;
+    let _ = send.finish();
+    None
+}
+
+/// Pass messages both ways until the client closes, breaks off, is flooding, or the
+/// exchange runs past its deadline; says how it ended.
+async fn relay_mailbox(
+    shared: &Shared,
+    member: &crate::rendezvous::Membership,
+    send: &mut SendStream,
+    mut recv: RecvStream,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<MailboxMsg>,
+) -> Ending {
     // Frames are read on their own task: a quinn read is not safe to cancel, so it must
     // not race the peer's messages inside select!.
     let (ftx, mut frames) = tokio::sync::mpsc::channel::<Result<Option<MailboxMsg>, WireError>>(4);
@@ -299,52 +322,42 @@ async fn mailbox(
             }
         }
     });
-    let mut how = Ending::Dropped;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
+    let how = loop {
         tokio::select! {
             frame = frames.recv() => match frame.unwrap_or(Ok(None)) {
                 Ok(Some(MailboxMsg::Message(body))) => {
-                    if let Err(e) = shared.rendezvous.post(&member, body) {
+                    if let Err(e) = shared.rendezvous.post(member, body) {
                         tracing::debug!(error = %e, "mailbox post refused");
-                        break;
+                        break Ending::Dropped;
                     }
                 }
                 Ok(Some(MailboxMsg::Burn)) => {
-                    shared.rendezvous.burn(&member);
+                    shared.rendezvous.burn(member);
                     shared.rendezvous.record_burn(member.nameplate).await;
                     shared.metrics.reject("key_confirmation_failed");
-                    break;
+                    break Ending::Dropped;
                 }
-                Ok(Some(MailboxMsg::Close)) => {
-                    how = Ending::Closed;
-                    break;
-                }
-                _ => break,
+                Ok(Some(MailboxMsg::Close)) => break Ending::Closed,
+                _ => break Ending::Dropped,
             },
             msg = rx.recv() => match msg {
                 Some(m) => {
                     let end = m == MailboxMsg::Burned;
-                    if !write_frame(&mut send, &m).await || end {
-                        break;
+                    if !write_frame(send, &m).await || end {
+                        break Ending::Dropped;
                     }
                 }
-                None => break,
+                None => break Ending::Dropped,
             },
             _ = tick.tick() => {
-                if shared.rendezvous.overdue(&member) {
+                if shared.rendezvous.overdue(member) {
                     tracing::debug!("key exchange not confirmed in time");
-                    break;
+                    break Ending::Dropped;
                 }
             }
         }
-    }
+    };
     reader.abort();
-    if shared.rendezvous.end(&member, how) {
-        // The one-guess rule: an exchange that did not end in a confirmed delivery.
-        shared.rendezvous.record_burn(member.nameplate).await;
-        let _ = write_frame(&mut send, &MailboxMsg::Burned).await;
-    }
-    let _ = send.finish();
-    drop(member);
+    how
 }
