@@ -1,6 +1,6 @@
 //! `veil inbox` and `veil receive` without a code: identity-mode transfers waiting for us.
 
-use crate::{identity, parallel, print_text, relay_addr, sender_label, ui, wait};
+use crate::{hint, identity, parallel, print_text, relay_addr, sender_label, stdout_writer, ui, wait};
 use anyhow::{Result, bail};
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ async fn connect(home: &Home, relay: Option<String>) -> Result<(Identity, Arc<Re
         return Err(ClientError::Usage("the inbox needs your identity: run `veil identity new` first".into()).into());
     };
     let addr = relay_addr(home, relay)?;
-    let relay = Relay::connect_as(addr, home.clone(), Some(id.clone())).await?;
+    let relay = crate::connect(addr, home, Some(id.clone())).await?;
     Ok((id, relay))
 }
 
@@ -139,6 +139,7 @@ async fn receive_items(
             parallel: parallel(),
             wait: wait(),
             consent: consent.clone(),
+            stream_out: stdout_writer(),
         };
         match veil_client::receive(relay.clone(), opts, events).await {
             Ok(r) => {
@@ -154,7 +155,7 @@ async fn receive_items(
             }
             Err(ClientError::Declined) => eprintln!("Skipped (left in your inbox)."),
             Err(e) => {
-                eprintln!("veil: error: {}", escape_text(&e.to_string()));
+                eprintln!("veil: error: {}{}", escape_text(&e.to_string()), hint(&e));
                 failed += 1;
             }
         }

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use veil_client::pipe::{ThreadReader, ThreadWriter};
 use veil_client::{
-    ClientError, Contacts, Home, ReceiveFrom, ReceiveOptions, Relay, RelayAddr, SendInput, SendMode, SendOptions,
-    SenderStatus,
+    ClientError, ConnectOptions, Contacts, Home, ReceiveFrom, ReceiveOptions, Relay, RelayAddr, SendInput, SendMode,
+    SendOptions, SenderStatus,
 };
 use veil_format::escape_text;
 use veil_format::identity::Identity;
@@ -218,13 +218,15 @@ fn main() {
     let code = match run(cli) {
         Ok(()) => 0,
         Err(e) => {
-            let usage = matches!(e.downcast_ref::<ClientError>(), Some(ClientError::Usage(_)));
+            let client = e.downcast_ref::<ClientError>();
+            let usage = matches!(client, Some(ClientError::Usage(_) | ClientError::PasswordNeeded));
             if let Some(io) = e.downcast_ref::<std::io::Error>()
                 && io.kind() == std::io::ErrorKind::BrokenPipe
             {
                 std::process::exit(0);
             }
-            eprintln!("veil: error: {}", escape_text(&format!("{e:#}")).replace("\\n", "\n"));
+            let hint = client.map_or("", hint);
+            eprintln!("veil: error: {}{hint}", escape_text(&format!("{e:#}")).replace("\\n", "\n"));
             if usage { 2 } else { 1 }
         }
     };
@@ -237,6 +239,24 @@ pub(crate) fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr>
         None => home.config()?.relay.unwrap_or_else(|| veil_client::DEFAULT_RELAY.to_string()),
     };
     Ok(RelayAddr::parse(&s)?)
+}
+
+/// The flag or variable that fixes a library error, added to its message.
+pub(crate) fn hint(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::Exists(_) => "; use --overwrite to replace it",
+        ClientError::PasswordNeeded => " (--password or VEIL_PASSWORD)",
+        _ => "",
+    }
+}
+
+/// Connect to the relay; VEIL_RETRY_SECS sets how long a broken connection is retried.
+pub(crate) async fn connect(addr: RelayAddr, home: &Home, identity: Option<Identity>) -> Result<Arc<Relay>> {
+    let retry_budget = std::env::var("VEIL_RETRY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(veil_client::conn::DEFAULT_RETRY_BUDGET, Duration::from_secs);
+    Ok(Relay::connect_with(addr, home.clone(), ConnectOptions { identity, retry_budget }).await?)
 }
 
 pub(crate) fn parallel() -> usize {
@@ -270,7 +290,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let input = match (text, paths.as_slice()) {
                 (Some(t), _) => SendInput::Text(t),
-                (None, [p]) if p.as_os_str() == "-" => SendInput::Stdin,
+                (None, [p]) if p.as_os_str() == "-" => SendInput::Reader(Box::new(std::io::stdin())),
                 (None, []) => {
                     return Err(ClientError::Usage("nothing to send: give files, folders, `-` or --text".into()).into());
                 }
@@ -297,7 +317,7 @@ async fn run(cli: Cli) -> Result<()> {
             let id = mine.map(|(id, _)| id);
             let signer = id.clone().unwrap_or_else(Identity::ephemeral);
             let addr = relay_addr(&home, relay)?;
-            let relay = Relay::connect_as(addr, home.clone(), id).await?;
+            let relay = connect(addr, &home, id).await?;
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "send");
             let opts = SendOptions {
                 home,
@@ -336,10 +356,18 @@ async fn run(cli: Cli) -> Result<()> {
                 ReceiveFrom::Code(code)
             };
             let addr = relay_addr(&home, relay)?;
-            let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
+            let relay = connect(addr, &home, identity::load(&home)?).await?;
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "receive");
-            let opts =
-                ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
+            let opts = ReceiveOptions {
+                home,
+                from,
+                out_dir: out,
+                overwrite,
+                parallel: parallel(),
+                wait: wait(),
+                consent,
+                stream_out: stdout_writer(),
+            };
             let r = veil_client::receive(relay.clone(), opts, events).await;
             relay.close().await;
             let r = r.map_err(|e| changed_key_error(e, &refused_key))?;
@@ -364,7 +392,7 @@ async fn run(cli: Cli) -> Result<()> {
         },
         Cmd::Stream { relay, code, viewers, record, expire, json } => {
             let addr = relay_addr(&home, relay)?;
-            let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
+            let relay = connect(addr, &home, identity::load(&home)?).await?;
             // stdout may be a pipe others read: stream events go to stderr unless --json.
             let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "stream");
             let opts = veil_client::stream::PublishOptions {
@@ -392,7 +420,7 @@ async fn run(cli: Cli) -> Result<()> {
                 None
             };
             let addr = relay_addr(&home, relay)?;
-            let relay = Relay::connect(addr, home.clone()).await?;
+            let relay = connect(addr, &home, None).await?;
             // stdout carries the stream: human messages only, on stderr.
             let events = ui::sink(ui::Mode::Human, "watch");
             let out = ThreadWriter::spawn(raw_stdio(1)?).context("starting the standard output writer")?;
@@ -418,6 +446,11 @@ async fn run(cli: Cli) -> Result<()> {
             IdentityCmd::Import { name, identity } => contacts_add(&home, &name, &identity),
         },
     }
+}
+
+/// Where a received `stdin` transfer goes.
+pub(crate) fn stdout_writer() -> veil_client::receive::Output {
+    Arc::new(std::sync::Mutex::new(std::io::stdout()))
 }
 
 /// Text of a received text transfer: JSON, escaped on a terminal, raw into a pipe.
