@@ -332,8 +332,7 @@ impl Relay {
     pub async fn mailbox(&self, nameplate: Option<u32>, side: Side) -> Result<Mailbox> {
         let conn = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame =
-            encode_frame(&Request::Mailbox { nameplate, side }).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame = encode_frame(&Request::Mailbox { nameplate, side })?;
         send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         match read_frame::<Response>(&mut recv).await? {
             Some(Response::MailboxOpened { nameplate }) => Ok(Mailbox { nameplate, send, recv, _owner: None }),
@@ -369,7 +368,7 @@ impl Relay {
     async fn try_open_request(&self, req: &Request) -> Result<(SendStream, RecvStream)> {
         let conn = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame = encode_frame(req)?;
         send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         match read_frame::<Response>(&mut recv).await? {
             Some(Response::Ok) => Ok((send, recv)),
@@ -414,7 +413,7 @@ impl Mailbox {
 
     /// Send a frame.
     pub async fn send(&mut self, m: &MailboxMsg) -> Result<()> {
-        let frame = encode_frame(m).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame = encode_frame(m)?;
         self.send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))
     }
 
@@ -465,7 +464,7 @@ async fn exchange(
     cap: u32,
 ) -> Result<(Response, Option<Bytes>)> {
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-    let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let frame = encode_frame(req)?;
     send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
     if let Some(b) = body {
         // The relay may refuse before reading the body (limits); its answer says why.

@@ -58,6 +58,9 @@ pub enum ClientError {
         /// The request that got the wrong answer.
         request: &'static str,
     },
+    /// A frame to or from the relay could not be encoded or decoded.
+    #[error("protocol error: {0}")]
+    Frame(#[from] veil_wire::FrameError),
     /// A background task of the transfer panicked or was cancelled.
     #[error("an internal task of the transfer failed")]
     Task(#[source] tokio::task::JoinError),
@@ -120,7 +123,7 @@ impl ClientError {
                     | veil_wire::ErrorCode::LimitExceeded
                     | veil_wire::ErrorCode::Internal
             ),
-            ClientError::Task(_) | ClientError::UnexpectedAnswer { .. } => false,
+            ClientError::Task(_) | ClientError::UnexpectedAnswer { .. } | ClientError::Frame(_) => false,
             _ => false,
         }
     }

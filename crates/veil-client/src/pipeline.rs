@@ -71,3 +71,57 @@ where
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn runs_every_index_at_most_parallel_at_a_time() {
+        let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut seen = Vec::new();
+        let task = |i: u64| {
+            let (now, peak) = (now.clone(), peak.clone());
+            async move {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok(i)
+            }
+        };
+        run(0..20, 3, task, |i| {
+            seen.push(i);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+        assert!(peak.load(Ordering::SeqCst) <= 3);
+    }
+
+    #[tokio::test]
+    async fn the_first_error_ends_the_run() {
+        let r = run(
+            0..10,
+            2,
+            |i| async move { if i == 4 { Err(crate::ClientError::Declined) } else { Ok(i) } },
+            |_| Ok(()),
+        )
+        .await;
+        assert!(matches!(r, Err(crate::ClientError::Declined)));
+    }
+
+    #[test]
+    fn geometry_of_a_short_last_chunk() {
+        let g = Geometry { chunk_size: 10, total: 25, count: 3 };
+        assert_eq!((g.len(0), g.len(2), g.offset(2)), (10, 5, 20));
+        assert!(g.is_last(2) && !g.is_last(1));
+        assert_eq!(g.bytes_of([0, 2, 7].into_iter()), 15);
+    }
+}

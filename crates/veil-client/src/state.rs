@@ -70,3 +70,46 @@ impl ResumeState {
 fn hex32(h: &str) -> Option<[u8; 32]> {
     hex::decode(h).ok()?.try_into().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const TID: &str = "00112233445566778899aabbccddeeff";
+    const KEY: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+    const OWNER: &str = "0202020202020202020202020202020202020202020202020202020202020202";
+
+    #[test]
+    fn existing_state_files_still_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let send = format!(r#"{{"tid":"{TID}","key":"{KEY}","owner":"{OWNER}","delivered":true}}"#);
+        home.write_private("sends/a.json", send.as_bytes()).unwrap();
+        let s = ResumeState::load(&home, "sends/a.json").unwrap().flatten().unwrap();
+        assert_eq!(s.tid.to_hex(), TID);
+        assert_eq!(hex::encode(s.owner.unwrap().expose()), OWNER);
+        assert_eq!(s.delivered, Some(true));
+        let recv = format!(r#"{{"tid":"{TID}","key":"{KEY}"}}"#);
+        home.write_private("receives/b.json", recv.as_bytes()).unwrap();
+        let r = ResumeState::load(&home, "receives/b.json").unwrap().flatten().unwrap();
+        assert_eq!(hex::encode(r.key.expose()), KEY);
+        assert!(r.owner.is_none() && r.delivered.is_none());
+        home.write_private("receives/c.json", br#"{"tid":"zz","key":"00"}"#).unwrap();
+        assert!(matches!(ResumeState::load(&home, "receives/c.json"), Ok(Some(None))));
+        assert!(ResumeState::load(&home, "receives/none.json").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_receive_state_is_written_with_tid_and_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let tid = TransferId::from_hex(TID).unwrap();
+        let key = ContentKey::from_bytes([1; 32]);
+        ResumeState { tid, key, owner: None, delivered: None }.save(&home, "receives/d.json").unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(home.path("receives/d.json")).unwrap()).unwrap();
+        assert_eq!(v, serde_json::json!({"tid": TID, "key": KEY}));
+    }
+}

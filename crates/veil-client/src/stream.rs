@@ -69,13 +69,13 @@ const RECORDING_SILENCE: Duration = Duration::from_secs(660);
 const RECORD_CONFIRM_WAIT: Duration = Duration::from_secs(120);
 
 async fn send_frame(send: &mut quinn::SendStream, f: &StreamFrame) -> Result<()> {
-    let b = encode_frame(f).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let b = encode_frame(f)?;
     send.write_all(&b).await.map_err(|e| ClientError::Transport(e.to_string()))
 }
 
 /// Send one sealed message as a `Message` frame, handing it to QUIC without a copy.
 async fn send_message(send: &mut quinn::SendStream, m: Vec<u8>) -> Result<()> {
-    let header = veil_wire::stream_message_header(m.len()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let header = veil_wire::stream_message_header(m.len())?;
     send.write_all_chunks(&mut [bytes::Bytes::from(header), bytes::Bytes::from(m)])
         .await
         .map_err(|e| ClientError::Transport(e.to_string()))
@@ -733,8 +733,7 @@ async fn play_live<W: AsyncWrite + Unpin>(
                 ));
             }
         };
-        let f =
-            veil_wire::decode_body::<StreamFrameRef<'_>>(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let f = veil_wire::decode_body::<StreamFrameRef<'_>>(&body)?;
         match f {
             StreamFrameRef::Segment { index, last, prefix } => {
                 if recorded && !p.in_segment() {
