@@ -3,9 +3,11 @@
 
 use anyhow::Result;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
-use veil_client::{Home, RelayAddr};
+use veil_client::{ConnectOptions, Home, Relay, RelayAddr};
 use veil_format::escape_text;
+use veil_format::identity::Identity;
 
 pub(crate) fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr> {
     let s = match flag.or_else(|| std::env::var("VEIL_RELAY").ok()).filter(|s| !s.is_empty()) {
@@ -13,6 +15,20 @@ pub(crate) fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr>
         None => home.config()?.relay.unwrap_or_else(|| veil_client::DEFAULT_RELAY.to_string()),
     };
     Ok(RelayAddr::parse(&s)?)
+}
+
+/// Connect to the relay; VEIL_RETRY_SECS sets how long a broken connection is retried.
+pub(crate) async fn connect(addr: RelayAddr, home: &Home, identity: Option<Identity>) -> Result<Arc<Relay>> {
+    let retry_budget = std::env::var("VEIL_RETRY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(veil_client::conn::DEFAULT_RETRY_BUDGET, Duration::from_secs);
+    Ok(Relay::connect_with(addr, home.clone(), ConnectOptions { identity, retry_budget }).await?)
+}
+
+/// Where a received `stdin` transfer goes.
+pub(crate) fn stdout_writer() -> veil_client::receive::Output {
+    Arc::new(std::sync::Mutex::new(std::io::stdout()))
 }
 
 pub(crate) fn parallel() -> usize {

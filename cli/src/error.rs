@@ -13,9 +13,21 @@ pub(crate) fn exit_code(result: anyhow::Result<()>) -> i32 {
     {
         return 0;
     }
-    eprintln!("veil: error: {}", escape_text(&format!("{e:#}")).replace("\\n", "\n"));
-    match e.downcast_ref::<ClientError>() {
-        Some(ClientError::Usage(_)) => 2,
+    let client = e.downcast_ref::<ClientError>();
+    let hint = client.map_or("", hint);
+    eprintln!("veil: error: {}{hint}", escape_text(&format!("{e:#}")).replace("\\n", "\n"));
+    match client {
+        Some(ClientError::Usage(_) | ClientError::PasswordNeeded) => 2,
         _ => 1,
+    }
+}
+
+/// The flag or variable that fixes a library error, added to its message (the library
+/// knows nothing of flags).
+pub(crate) fn hint(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::Exists(_) => "; use --overwrite to replace it",
+        ClientError::PasswordNeeded => " (--password or VEIL_PASSWORD)",
+        _ => "",
     }
 }

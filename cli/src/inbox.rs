@@ -1,7 +1,8 @@
 //! `veil inbox` and `veil receive` without a code: identity-mode transfers waiting for us.
 
-use crate::common::{parallel, print_text, relay_addr, wait};
+use crate::common::{parallel, print_text, relay_addr, stdout_writer, wait};
 use crate::consent::sender_label;
+use crate::error::hint;
 use crate::{identity, ui};
 use anyhow::{Result, bail};
 use std::io::Write;
@@ -19,7 +20,7 @@ async fn connect(home: &Home, relay: Option<String>) -> Result<(Identity, Arc<Re
         return Err(ClientError::Usage("the inbox needs your identity: run `veil identity new` first".into()).into());
     };
     let addr = relay_addr(home, relay)?;
-    let relay = Relay::connect_as(addr, home.clone(), Some(id.clone())).await?;
+    let relay = crate::common::connect(addr, home, Some(id.clone())).await?;
     Ok((id, relay))
 }
 
@@ -138,6 +139,7 @@ async fn receive_items(home: &Home, id: &Identity, relay: &Arc<Relay>, how: Rece
             parallel: parallel(),
             wait: wait(),
             consent: consent.clone(),
+            stream_out: stdout_writer(),
         };
         match veil_client::receive(relay.clone(), opts, events).await {
             Ok(r) => {
@@ -153,7 +155,7 @@ async fn receive_items(home: &Home, id: &Identity, relay: &Arc<Relay>, how: Rece
             }
             Err(ClientError::Declined) => eprintln!("Skipped (left in your inbox)."),
             Err(e) => {
-                eprintln!("veil: error: {}", escape_text(&e.to_string()));
+                eprintln!("veil: error: {}{}", escape_text(&e.to_string()), hint(&e));
                 failed += 1;
             }
         }

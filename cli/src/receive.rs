@@ -2,7 +2,7 @@
 //! prompt), or everything waiting in the inbox.
 
 use crate::cli::ReceiveArgs;
-use crate::common::{parallel, print_text, relay_addr, wait};
+use crate::common::{connect, parallel, print_text, relay_addr, stdout_writer, wait};
 use crate::consent::{changed_key_error, consent};
 use crate::input::{code_input, decode_ticket};
 use crate::{identity, inbox, ui};
@@ -10,7 +10,7 @@ use anyhow::Result;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use veil_client::{ClientError, Home, ReceiveFrom, ReceiveOptions, Relay};
+use veil_client::{ClientError, Home, ReceiveFrom, ReceiveOptions};
 
 /// `veil receive`.
 pub(crate) async fn run(home: Home, args: ReceiveArgs) -> Result<()> {
@@ -36,9 +36,11 @@ pub(crate) async fn run(home: Home, args: ReceiveArgs) -> Result<()> {
         ReceiveFrom::Code(code)
     };
     let addr = relay_addr(&home, relay)?;
-    let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
+    let relay = connect(addr, &home, identity::load(&home)?).await?;
     let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "receive");
-    let opts = ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent };
+    let stream_out = stdout_writer();
+    let opts =
+        ReceiveOptions { home, from, out_dir: out, overwrite, parallel: parallel(), wait: wait(), consent, stream_out };
     let r = veil_client::receive(relay.clone(), opts, events).await;
     relay.close().await;
     let r = r.map_err(|e| changed_key_error(e, &refused_key))?;

@@ -1,12 +1,12 @@
 //! `veil send`: files, folders, text or standard input, by code, ticket or to an identity.
 
 use crate::cli::SendArgs;
-use crate::common::{parallel, relay_addr};
+use crate::common::{connect, parallel, relay_addr};
 use crate::identity;
 use crate::input::{arg_or_stdin, env_secret, read_secret};
 use crate::ui;
 use anyhow::Result;
-use veil_client::{ClientError, Contacts, Home, Relay, SendInput, SendMode, SendOptions};
+use veil_client::{ClientError, Contacts, Home, SendInput, SendMode, SendOptions};
 use veil_format::identity::Identity;
 
 /// `veil send`.
@@ -28,7 +28,7 @@ pub(crate) async fn run(home: Home, args: SendArgs) -> Result<()> {
     };
     let input = match (text, paths.as_slice()) {
         (Some(t), _) => SendInput::Text(t),
-        (None, [p]) if p.as_os_str() == "-" => SendInput::Stdin,
+        (None, [p]) if p.as_os_str() == "-" => SendInput::Reader(Box::new(std::io::stdin())),
         (None, []) => {
             return Err(ClientError::Usage("nothing to send: give files, folders, `-` or --text".into()).into());
         }
@@ -55,7 +55,7 @@ pub(crate) async fn run(home: Home, args: SendArgs) -> Result<()> {
     let id = mine.map(|(id, _)| id);
     let signer = id.clone().unwrap_or_else(Identity::ephemeral);
     let addr = relay_addr(&home, relay)?;
-    let relay = Relay::connect_as(addr, home.clone(), id).await?;
+    let relay = connect(addr, &home, id).await?;
     let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "send");
     let opts = SendOptions {
         home,

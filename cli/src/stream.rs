@@ -1,19 +1,19 @@
 //! `veil stream` and `veil watch`: live streams through the relay.
 
 use crate::cli::{StreamArgs, WatchArgs};
-use crate::common::{relay_addr, wait};
+use crate::common::{connect, relay_addr, wait};
 use crate::identity;
 use crate::input::{code_input, decode_ticket, raw_stdio};
 use crate::ui;
 use anyhow::{Context, Result};
 use veil_client::pipe::{ThreadReader, ThreadWriter};
-use veil_client::{ClientError, Home, Relay};
+use veil_client::{ClientError, Home};
 
 /// `veil stream`: standard input, live, to the viewers.
 pub(crate) async fn publish(home: Home, args: StreamArgs) -> Result<()> {
     let StreamArgs { relay, code, viewers, record, expire, json } = args;
     let addr = relay_addr(&home, relay)?;
-    let relay = Relay::connect_as(addr, home.clone(), identity::load(&home)?).await?;
+    let relay = connect(addr, &home, identity::load(&home)?).await?;
     // stdout may be a pipe others read: stream events go to stderr unless --json.
     let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "stream");
     let opts =
@@ -40,7 +40,7 @@ pub(crate) async fn watch(home: Home, args: WatchArgs) -> Result<()> {
         None
     };
     let addr = relay_addr(&home, relay)?;
-    let relay = Relay::connect(addr, home.clone()).await?;
+    let relay = connect(addr, &home, None).await?;
     // stdout carries the stream: human messages only, on stderr.
     let events = ui::sink(ui::Mode::Human, "watch");
     let out = ThreadWriter::spawn(raw_stdio(1)?).context("starting the standard output writer")?;

@@ -46,13 +46,32 @@ impl RelayAddr {
     }
 }
 
-/// How long to keep retrying after the connection breaks.
-fn retry_budget() -> Duration {
-    std::env::var("VEIL_RETRY_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(30))
+/// How long to keep retrying after the connection breaks, unless told otherwise.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(30);
+
+/// How to connect to a relay. Its `Debug` shows whether an identity is held, not which.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// An identity to prove when the relay asks for one (and only then).
+    pub identity: Option<Identity>,
+    /// How long to keep retrying after the connection breaks or the relay's store
+    /// hiccups.
+    pub retry_budget: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { identity: None, retry_budget: DEFAULT_RETRY_BUDGET }
+    }
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("identity", &self.identity.is_some())
+            .field("retry_budget", &self.retry_budget)
+            .finish()
+    }
 }
 
 /// A connection to one relay, re-established on demand.
@@ -64,6 +83,7 @@ pub struct Relay {
     client_cfg: quinn::ClientConfig,
     conn: tokio::sync::Mutex<Option<Conn>>,
     identity: Option<Identity>,
+    retry_budget: Duration,
     /// The relay asked for our identity once ([`ErrorCode::AuthRequired`]): prove it on
     /// every later connection too.
     auth_wanted: std::sync::atomic::AtomicBool,
@@ -92,6 +112,11 @@ impl Relay {
     /// for one ([`ErrorCode::AuthRequired`]: an allow-list, per-identity quotas, our own
     /// inbox) and only then, so a relay that needs no identity never learns it.
     pub async fn connect_as(addr: RelayAddr, home: Home, identity: Option<Identity>) -> Result<Arc<Relay>> {
+        Self::connect_with(addr, home, ConnectOptions { identity, ..ConnectOptions::default() }).await
+    }
+
+    /// Connect like [`Relay::connect_as`], with every option spelled out.
+    pub async fn connect_with(addr: RelayAddr, home: Home, opts: ConnectOptions) -> Result<Arc<Relay>> {
         let known = home.known_relays()?;
         let expected = addr.pin.clone().or_else(|| known.get(&addr.hostport).cloned());
         let verifier = PinVerifier::new(expected);
@@ -113,7 +138,8 @@ impl Relay {
             verifier,
             client_cfg,
             conn: tokio::sync::Mutex::new(None),
-            identity,
+            identity: opts.identity,
+            retry_budget: opts.retry_budget,
             auth_wanted: std::sync::atomic::AtomicBool::new(false),
         });
         relay.connection().await?;
@@ -136,7 +162,7 @@ impl Relay {
         let nonce = match exchange(conn, &Request::AuthChallenge, None, 0).await? {
             (Response::Challenge { nonce }, _) => nonce,
             (Response::Error(e), _) => return Err(ClientError::Relay(e)),
-            _ => return Err(ClientError::Protocol("unexpected answer to an authentication challenge".into())),
+            _ => return Err(ClientError::UnexpectedAnswer { request: "an authentication challenge" }),
         };
         let mut exporter = [0u8; veil_wire::AUTH_EXPORTER_LEN];
         conn.export_keying_material(&mut exporter, veil_wire::AUTH_EXPORTER_LABEL, b"")
@@ -145,7 +171,7 @@ impl Relay {
         match exchange(conn, &Request::Auth { ed25519: id.public().ed25519, signature }, None, 0).await? {
             (Response::Ok, _) => Ok(()),
             (Response::Error(e), _) => Err(ClientError::Relay(e)),
-            _ => Err(ClientError::Protocol("unexpected answer to authentication".into())),
+            _ => Err(ClientError::UnexpectedAnswer { request: "authentication" }),
         }
     }
 
@@ -191,7 +217,7 @@ impl Relay {
         {
             return Ok(c.quic.clone());
         }
-        let deadline = tokio::time::Instant::now() + retry_budget();
+        let deadline = tokio::time::Instant::now() + self.retry_budget;
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.dial().await {
@@ -257,7 +283,7 @@ impl Relay {
         body: Option<Bytes>,
         cap: u32,
     ) -> Result<(Response, Option<Bytes>)> {
-        let deadline = tokio::time::Instant::now() + retry_budget();
+        let deadline = tokio::time::Instant::now() + self.retry_budget;
         let mut asked_auth = false;
         loop {
             match self.try_request(req, body.clone(), cap).await {
@@ -306,8 +332,7 @@ impl Relay {
     pub async fn mailbox(&self, nameplate: Option<u32>, side: Side) -> Result<Mailbox> {
         let conn = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame =
-            encode_frame(&Request::Mailbox { nameplate, side }).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame = encode_frame(&Request::Mailbox { nameplate, side })?;
         send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         match read_frame::<Response>(&mut recv).await? {
             Some(Response::MailboxOpened { nameplate }) => Ok(Mailbox { nameplate, send, recv, _owner: None }),
@@ -322,7 +347,7 @@ impl Relay {
                 Ok(mb)
             }
             Some(Response::Error(e)) => Err(ClientError::Relay(e)),
-            _ => Err(ClientError::Protocol("unexpected answer to a mailbox request".into())),
+            _ => Err(ClientError::UnexpectedAnswer { request: "a mailbox request" }),
         }
     }
 
@@ -343,12 +368,12 @@ impl Relay {
     async fn try_open_request(&self, req: &Request) -> Result<(SendStream, RecvStream)> {
         let conn = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame = encode_frame(req)?;
         send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         match read_frame::<Response>(&mut recv).await? {
             Some(Response::Ok) => Ok((send, recv)),
             Some(Response::Error(e)) => Err(ClientError::Relay(e)),
-            _ => Err(ClientError::Protocol("unexpected answer".into())),
+            _ => Err(ClientError::UnexpectedAnswer { request: "a stream request" }),
         }
     }
 
@@ -388,7 +413,7 @@ impl Mailbox {
 
     /// Send a frame.
     pub async fn send(&mut self, m: &MailboxMsg) -> Result<()> {
-        let frame = encode_frame(m).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame = encode_frame(m)?;
         self.send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))
     }
 
@@ -439,7 +464,7 @@ async fn exchange(
     cap: u32,
 ) -> Result<(Response, Option<Bytes>)> {
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-    let frame = encode_frame(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let frame = encode_frame(req)?;
     send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
     if let Some(b) = body {
         // The relay may refuse before reading the body (limits); its answer says why.

@@ -52,8 +52,23 @@ pub enum ClientError {
     /// The peer or relay broke the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
-    /// A file would be overwritten.
-    #[error("{} already exists; use --overwrite to replace it", .0.display())]
+    /// The relay answered a request with a response of the wrong kind.
+    #[error("protocol error: unexpected answer to {request}")]
+    UnexpectedAnswer {
+        /// The request that got the wrong answer.
+        request: &'static str,
+    },
+    /// A frame to or from the relay could not be encoded or decoded.
+    #[error("protocol error: {0}")]
+    Frame(#[from] veil_wire::FrameError),
+    /// A background task of the transfer panicked or was cancelled.
+    #[error("an internal task of the transfer failed")]
+    Task(#[source] tokio::task::JoinError),
+    /// The ticket is password-wrapped and no password was given.
+    #[error("this ticket needs a password")]
+    PasswordNeeded,
+    /// A file would be overwritten (replacing it was not allowed).
+    #[error("{} already exists", .0.display())]
     Exists(PathBuf),
     /// The temporary folder of a receive is not a private folder of ours (a symbolic link,
     /// not a folder, another owner, or open to others): someone may be tampering with it.
@@ -99,6 +114,7 @@ impl ClientError {
             | ClientError::Timeout(_)
             | ClientError::Io { .. }
             | ClientError::Exists(_)
+            | ClientError::PasswordNeeded
             | ClientError::Usage(_) => true,
             ClientError::Relay(e) => matches!(
                 e.code,
@@ -107,6 +123,7 @@ impl ClientError {
                     | veil_wire::ErrorCode::LimitExceeded
                     | veil_wire::ErrorCode::Internal
             ),
+            ClientError::Task(_) | ClientError::UnexpectedAnswer { .. } | ClientError::Frame(_) => false,
             _ => false,
         }
     }
@@ -123,6 +140,12 @@ impl From<veil_quic::QuicError> for ClientError {
             veil_quic::QuicError::Read(m) | veil_quic::QuicError::Write(m) => ClientError::Transport(m),
             other => ClientError::Protocol(other.to_string()),
         }
+    }
+}
+
+impl From<tokio::task::JoinError> for ClientError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ClientError::Task(e)
     }
 }
 

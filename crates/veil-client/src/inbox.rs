@@ -67,7 +67,7 @@ pub async fn list(relay: &Relay) -> Result<Vec<InboxItem>> {
     loop {
         let (entries, more) = match relay.call(&Request::InboxList { inbox, after }, None).await? {
             (Response::Inbox { entries, more }, _) => (entries, more),
-            _ => return Err(ClientError::Protocol("unexpected answer to an inbox listing".into())),
+            _ => return Err(ClientError::UnexpectedAnswer { request: "an inbox listing" }),
         };
         after = entries.last().map(|e| e.id);
         for e in entries {
@@ -100,7 +100,7 @@ async fn open_entry(relay: &Relay, me: &Identity, sealed: &[u8]) -> Result<Pendi
             return Err(ClientError::PeerGone("the sender has not finished uploading this transfer".into()));
         }
         (Response::Error(e), _) => return Err(ClientError::Relay(e)),
-        _ => return Err(ClientError::Protocol("unexpected answer".into())),
+        _ => return Err(ClientError::UnexpectedAnswer { request: "a manifest request" }),
     };
     let VerifiedManifest { manifest, signer, sender_name } =
         Manifest::open(&body, &u.key, &u.tid, Some(me.public().x25519))?;

@@ -15,11 +15,13 @@ pub mod home;
 pub mod inbox;
 pub mod pake;
 pub mod pipe;
+mod pipeline;
 pub mod receive;
 pub mod send;
+mod state;
 pub mod stream;
 
-pub use conn::{DEFAULT_RELAY, Relay, RelayAddr};
+pub use conn::{ConnectOptions, DEFAULT_RELAY, Relay, RelayAddr};
 pub use contacts::{Contacts, SenderStatus};
 pub use error::{ClientError, Result};
 pub use events::{Event, EventSink, Revealed, no_events};

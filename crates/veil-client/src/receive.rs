@@ -7,15 +7,12 @@ use crate::error::{ClientError, Result};
 use crate::events::{Event, EventSink};
 use crate::files::OutputPlan;
 use crate::home::Home;
-use crate::send::chunk_len;
-use serde::{Deserialize, Serialize};
+use crate::pipeline::{self, Geometry};
+use crate::state::ResumeState;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use veil_format::code::Code;
 use veil_format::identity::fingerprint_of;
 use veil_format::manifest::{ContentKind, EntryKind, Manifest, VerifiedManifest};
@@ -72,6 +69,9 @@ pub struct Offer {
 /// Decides whether to accept an offer (the CLI prompts; `--yes` accepts).
 pub type Consent = Arc<dyn Fn(&Offer) -> bool + Send + Sync>;
 
+/// Where the bytes of a `stdin` transfer go (the CLI gives its standard output).
+pub type Output = Arc<Mutex<dyn Write + Send>>;
+
 /// Everything `receive` needs.
 #[derive(Clone)]
 pub struct ReceiveOptions {
@@ -89,6 +89,9 @@ pub struct ReceiveOptions {
     pub wait: Duration,
     /// Asked before anything is written.
     pub consent: Consent,
+    /// Where a `stdin` transfer (one sent from a reader) is written, once every chunk
+    /// authenticated and every hash matched.
+    pub stream_out: Output,
 }
 
 impl std::fmt::Debug for ReceiveOptions {
@@ -112,12 +115,6 @@ pub struct ReceiveOutcome {
 /// by the key exchange, so `K` is kept while the download can resume, and deleted at
 /// every final outcome. Tickets and inbox entries keep no state: the ticket (still
 /// password-wrapped when it has a password) or the inbox entry is given again.
-#[derive(Serialize, Deserialize)]
-struct RecvState {
-    tid: String,
-    key: String,
-}
-
 fn state_name(from: &ReceiveFrom) -> String {
     let id = match from {
         ReceiveFrom::Code(c) => c.trim().to_lowercase(),
@@ -153,32 +150,50 @@ async fn run(
     part_dir_out: &mut Option<PathBuf>,
 ) -> Result<ReceiveOutcome> {
     let started = Instant::now();
-    let sname = state_name(&opts.from);
-    let prior: Option<RecvState> = match &opts.from {
-        ReceiveFrom::Code(_) => opts.home.read_json(&sname)?,
+    let state = state_name(&opts.from);
+    let (tid, key) = transfer_key(&relay, opts, &state, &events).await?;
+    if matches!(opts.from, ReceiveFrom::Code(_)) {
+        let resume = ResumeState { tid, key: key.clone(), owner: None, delivered: None };
+        resume.save(&opts.home, &state)?;
+    }
+    let caps = Capabilities::derive(&key);
+    let rx = Receiver { relay, opts, events, tid, key, download: *caps.download.expose(), state };
+    let manifest = rx.ask_consent(rx.open_manifest().await?).await?;
+    let plan = rx.download(&manifest, part_dir_out).await?;
+    let plan = rx.verify(plan, &manifest).await?;
+    let (written, text) = rx.finish(plan, &manifest).await?;
+    // Count the download only now that everything authenticated.
+    let _ = rx.relay.call(&Request::Receipt { tid: tid.0, receipt: *caps.receipt.expose() }, None).await;
+    opts.home.remove(&rx.state);
+    (rx.events)(Event::Done {
+        bytes: manifest.total_size,
+        files: written.iter().map(|p| escape_text(&p.display().to_string())).collect(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(ReceiveOutcome { manifest, written, text })
+}
+
+/// The transfer and its key: from the resume state of a code receive, the inbox entry,
+/// the ticket, or the key exchange on the code.
+async fn transfer_key(
+    relay: &Relay,
+    opts: &ReceiveOptions,
+    state: &str,
+    events: &EventSink,
+) -> Result<(TransferId, ContentKey)> {
+    let prior = match &opts.from {
+        ReceiveFrom::Code(_) => ResumeState::load(&opts.home, state)?,
         _ => None,
     };
-    let (recipient, sealed_by) = match &opts.from {
-        ReceiveFrom::Inbox { recipient, sender, .. } => (Some(*recipient), Some(*sender)),
-        _ => (None, None),
-    };
-    let (tid, key) = match (prior, &opts.from) {
-        (_, ReceiveFrom::Inbox { tid, key, .. }) => (*tid, key.clone()),
-        (Some(s), _) => {
-            let tid =
-                TransferId::from_hex(&s.tid).ok_or_else(|| ClientError::Protocol("corrupt receive state".into()))?;
-            let kb: [u8; 32] = hex::decode(&s.key)
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| ClientError::Protocol("corrupt receive state".into()))?;
-            (tid, ContentKey::from_bytes(kb))
-        }
+    match (prior, &opts.from) {
+        (_, ReceiveFrom::Inbox { tid, key, .. }) => Ok((*tid, key.clone())),
+        (Some(s), _) => s.map(|s| (s.tid, s.key)).ok_or_else(|| ClientError::Protocol("corrupt receive state".into())),
         (None, ReceiveFrom::Ticket(t, pw)) => {
             let ticket = Ticket::decode(t)?;
             if ticket.needs_password() && pw.is_none() {
-                return Err(ClientError::Usage("this ticket needs a password (--password or VEIL_PASSWORD)".into()));
+                return Err(ClientError::PasswordNeeded);
             }
-            (ticket.transfer_id(), ticket.key(pw.as_deref())?)
+            Ok((ticket.transfer_id(), ticket.key(pw.as_deref())?))
         }
         (None, ReceiveFrom::Code(c)) => {
             let code = Code::parse(c)?;
@@ -189,172 +204,213 @@ async fn run(
                 .map_err(|_| ClientError::Timeout("the sender did not show up".into()))??;
             mb.close().await;
             events(Event::KeyExchanged { verifier });
-            (tid, key)
+            Ok((tid, key))
         }
-    };
-    if matches!(opts.from, ReceiveFrom::Code(_)) {
-        opts.home.write_json(&sname, &RecvState { tid: tid.to_hex(), key: hex::encode(key.expose()) })?;
     }
-    let caps = Capabilities::derive(&key);
-    let download = *caps.download.expose();
+}
 
-    // The manifest (waiting for it while the sender prepares).
-    let req = Request::GetManifest { tid: tid.0, download, wait_secs: 30 };
-    let sealed = fetch(&relay, &req, opts.wait, veil_wire::MAX_MANIFEST_BODY).await?;
-    let VerifiedManifest { manifest, signer, sender_name } = Manifest::open(&sealed, &key, &tid, recipient)?;
-    if sealed_by.is_some_and(|s| s != signer) {
-        opts.home.remove(&sname);
-        return Err(ClientError::Format(veil_format::FormatError::BadSignature));
-    }
-    let status = Contacts::load(&opts.home)?.classify(&signer, sender_name.as_deref());
-    let offer = Offer {
-        sender: fingerprint_of(&signer),
-        sender_key: signer,
-        sender_name,
-        status: status.clone(),
-        manifest: manifest.clone(),
-    };
-    events(Event::Offer {
-        sender: offer.sender.clone(),
-        status,
-        files: manifest.entries.iter().filter(|e| e.kind == EntryKind::File).count(),
-        folders: manifest.entries.iter().filter(|e| e.kind == EntryKind::Dir).count(),
-        bytes: manifest.total_size,
-        names: manifest.entries.iter().map(|e| escape_text(&e.path)).collect(),
-    });
-    let consent = opts.consent.clone();
-    let o2 = offer.clone();
-    if !tokio::task::spawn_blocking(move || consent(&o2)).await.map_err(|e| ClientError::Protocol(e.to_string()))? {
-        opts.home.remove(&sname);
-        return Err(ClientError::Declined);
-    }
+/// One receive once the key is known.
+struct Receiver<'a> {
+    relay: Arc<Relay>,
+    opts: &'a ReceiveOptions,
+    events: EventSink,
+    tid: TransferId,
+    key: ContentKey,
+    download: [u8; 32],
+    /// The resume state's name (deleted at final outcomes).
+    state: String,
+}
 
-    let to_files = manifest.content == ContentKind::Files;
-    let part_dir = if to_files {
-        opts.out_dir.join(format!(".veil-{}.part", tid.to_hex()))
-    } else {
-        opts.home.path(&format!("tmp/recv-{}.part", tid.to_hex()))
-    };
-    if to_files {
-        crate::home::create_private_dir(&opts.out_dir)?;
-    }
-    let plan = Arc::new(OutputPlan::new(&manifest, &opts.out_dir, part_dir.clone(), opts.overwrite, to_files)?);
-    // Ours now (made or checked by the plan): removed after a final error.
-    *part_dir_out = Some(part_dir.clone());
-    let progress_path = part_dir.join("done");
-    let have = plan.done_chunks()?;
-    let mut progress = plan.open_progress()?;
-
-    let cs = u64::from(manifest.chunk_size);
-    let total = manifest.total_size;
-    let count = manifest.chunk_count;
-    let already: u64 = have.iter().filter(|i| **i < count).map(|i| chunk_len(*i, cs, total)).sum();
-    if already > 0 {
-        events(Event::Resumed { done: already, total });
-    }
-    let done = Arc::new(AtomicU64::new(already));
-    let sem = Arc::new(Semaphore::new(opts.parallel.max(1)));
-    let mut set: JoinSet<Result<u64>> = JoinSet::new();
-    let record = |i: u64, progress: &mut std::fs::File| -> Result<()> {
-        writeln!(progress, "{i}").map_err(|e| ClientError::io("writing", &progress_path, e))?;
-        let d = done.fetch_add(chunk_len(i, cs, total), Ordering::Relaxed) + chunk_len(i, cs, total);
-        events(Event::Progress { done: d, total });
-        Ok(())
-    };
-    for i in (0..count).filter(|i| !have.contains(i)) {
-        let permit = sem.clone().acquire_owned().await.map_err(|e| ClientError::Protocol(e.to_string()))?;
-        while let Some(r) = set.try_join_next() {
-            let i = r.map_err(|e| ClientError::Protocol(e.to_string()))??;
-            record(i, &mut progress)?;
+impl Receiver<'_> {
+    /// The manifest (waiting for it while the sender prepares), opened and checked.
+    async fn open_manifest(&self) -> Result<VerifiedManifest> {
+        let (recipient, sealed_by) = match &self.opts.from {
+            ReceiveFrom::Inbox { recipient, sender, .. } => (Some(*recipient), Some(*sender)),
+            _ => (None, None),
+        };
+        let req = Request::GetManifest { tid: self.tid.0, download: self.download, wait_secs: 30 };
+        let sealed = fetch(&self.relay, &req, self.opts.wait, veil_wire::MAX_MANIFEST_BODY).await?;
+        let verified = Manifest::open(&sealed, &self.key, &self.tid, recipient)?;
+        if sealed_by.is_some_and(|s| s != verified.signer) {
+            self.opts.home.remove(&self.state);
+            return Err(ClientError::Format(veil_format::FormatError::BadSignature));
         }
-        let (relay, plan, key, wait) = (relay.clone(), plan.clone(), key.clone(), opts.wait);
-        set.spawn(async move {
-            let _permit = permit;
-            // A chunk's sealed size follows from its plaintext size: ask for no more.
-            let cap = chunk::sealed_len(chunk_len(i, cs, total) as usize, chunk::FILE_MESSAGE_SIZE);
-            let cap = u32::try_from(cap).unwrap_or(u32::MAX).min(veil_wire::MAX_CHUNK_BODY);
-            let req = Request::GetChunk { tid: tid.0, download, index: i, wait_secs: 30 };
-            let sealed = fetch(&relay, &req, wait, cap).await?;
-            tokio::task::spawn_blocking(move || -> Result<()> {
-                let plain = chunk::open_chunk(&key, &tid, i, i + 1 == count, &sealed)?;
-                if plain.len() as u64 != chunk_len(i, cs, total) {
-                    return Err(ClientError::Format(veil_format::FormatError::Malformed {
-                        what: "chunk",
-                        reason: "wrong length",
-                    }));
-                }
-                plan.write(i * cs, &plain)
-            })
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))??;
-            Ok(i)
+        Ok(verified)
+    }
+
+    /// Show the offer and ask; a refusal forgets the transfer.
+    async fn ask_consent(&self, verified: VerifiedManifest) -> Result<Manifest> {
+        let VerifiedManifest { manifest, signer, sender_name } = verified;
+        let status = Contacts::load(&self.opts.home)?.classify(&signer, sender_name.as_deref());
+        let offer = Offer { sender: fingerprint_of(&signer), sender_key: signer, sender_name, status, manifest };
+        (self.events)(Event::Offer {
+            sender: offer.sender.clone(),
+            status: offer.status.clone(),
+            files: offer.manifest.entries.iter().filter(|e| e.kind == EntryKind::File).count(),
+            folders: offer.manifest.entries.iter().filter(|e| e.kind == EntryKind::Dir).count(),
+            bytes: offer.manifest.total_size,
+            names: offer.manifest.entries.iter().map(|e| escape_text(&e.path)).collect(),
         });
+        let consent = self.opts.consent.clone();
+        let (accepted, offer) = tokio::task::spawn_blocking(move || (consent(&offer), offer)).await?;
+        if !accepted {
+            self.opts.home.remove(&self.state);
+            return Err(ClientError::Declined);
+        }
+        Ok(offer.manifest)
     }
-    while let Some(r) = set.join_next().await {
-        let i = r.map_err(|e| ClientError::Protocol(e.to_string()))??;
-        record(i, &mut progress)?;
-    }
-    drop(progress);
 
-    let plan = Arc::try_unwrap(plan).map_err(|_| ClientError::Protocol("download tasks still running".into()))?;
-    let m2 = manifest.clone();
-    let (plan, result) = tokio::task::spawn_blocking(move || {
-        let r = plan.sync().and_then(|()| plan.verify(&m2));
-        (plan, r)
-    })
-    .await
-    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    if let Err(e) = result {
-        // Authenticated chunks but a hash mismatch: the sender's manifest lies. Start over next time.
-        plan.discard();
-        opts.home.remove(&sname);
-        return Err(e);
+    /// Download, authenticate and write every chunk not yet done into the plan's
+    /// temporary files, `parallel` at a time, recording each in the progress file.
+    async fn download(&self, manifest: &Manifest, part_dir_out: &mut Option<PathBuf>) -> Result<OutputPlan> {
+        let (plan, part_dir) = self.plan(manifest)?;
+        // Ours now (made or checked by the plan): removed after a final error.
+        let progress_path = part_dir.join("done");
+        *part_dir_out = Some(part_dir);
+        let plan = Arc::new(plan);
+        let have = plan.done_chunks()?;
+        let mut progress = plan.open_progress()?;
+        let g = Geometry {
+            chunk_size: u64::from(manifest.chunk_size),
+            total: manifest.total_size,
+            count: manifest.chunk_count,
+        };
+        let already = g.bytes_of(have.iter().copied());
+        if already > 0 {
+            (self.events)(Event::Resumed { done: already, total: g.total });
+        }
+        let job = GetChunk {
+            relay: self.relay.clone(),
+            plan: plan.clone(),
+            key: self.key.clone(),
+            tid: self.tid,
+            download: self.download,
+            wait: self.opts.wait,
+            g,
+        };
+        let mut done = already;
+        let todo = (0..g.count).filter(|i| !have.contains(i));
+        pipeline::run(
+            todo,
+            self.opts.parallel,
+            |i| job.clone().run(i),
+            |i| {
+                writeln!(progress, "{i}").map_err(|e| ClientError::io("writing", &progress_path, e))?;
+                done += g.len(i);
+                (self.events)(Event::Progress { done, total: g.total });
+                Ok(())
+            },
+        )
+        .await?;
+        drop((progress, job));
+        Arc::try_unwrap(plan).map_err(|_| ClientError::Protocol("download tasks still running".into()))
     }
-    let mut text = None;
-    let written = match manifest.content {
-        ContentKind::Files => {
-            let m2 = manifest.clone();
-            tokio::task::spawn_blocking(move || plan.finish(&m2))
-                .await
-                .map_err(|e| ClientError::Protocol(e.to_string()))??
+
+    /// The output plan and its part folder.
+    fn plan(&self, manifest: &Manifest) -> Result<(OutputPlan, PathBuf)> {
+        let opts = self.opts;
+        let to_files = manifest.content == ContentKind::Files;
+        let part_dir = if to_files {
+            opts.out_dir.join(format!(".veil-{}.part", self.tid.to_hex()))
+        } else {
+            opts.home.path(&format!("tmp/recv-{}.part", self.tid.to_hex()))
+        };
+        if to_files {
+            crate::home::create_private_dir(&opts.out_dir)?;
         }
-        ContentKind::Text => {
-            let p = plan
-                .single_temp()
-                .map(PathBuf::from)
-                .ok_or_else(|| ClientError::Protocol("empty text transfer".into()))?;
-            let t = std::fs::read(&p).map_err(|e| ClientError::io("reading", &p, e))?;
-            text = Some(String::from_utf8_lossy(&t).into_owned());
+        let plan = OutputPlan::new(manifest, &opts.out_dir, part_dir.clone(), opts.overwrite, to_files)?;
+        Ok((plan, part_dir))
+    }
+
+    /// Sync and check every hash. Authenticated chunks but a hash mismatch: the sender's
+    /// manifest lies, so start over next time.
+    async fn verify(&self, plan: OutputPlan, manifest: &Manifest) -> Result<OutputPlan> {
+        let m = manifest.clone();
+        let (plan, result) = tokio::task::spawn_blocking(move || {
+            let r = plan.sync().and_then(|()| plan.verify(&m));
+            (plan, r)
+        })
+        .await?;
+        if let Err(e) = result {
             plan.discard();
-            Vec::new()
+            self.opts.home.remove(&self.state);
+            return Err(e);
         }
-        ContentKind::Stdin => {
-            let p = plan
-                .single_temp()
-                .map(PathBuf::from)
-                .ok_or_else(|| ClientError::Protocol("empty stdin transfer".into()))?;
-            let r = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                let mut f = std::fs::File::open(&p)?;
-                let mut out = std::io::stdout().lock();
-                std::io::copy(&mut f, &mut out)?;
-                out.flush()
-            })
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            plan.discard();
-            r.map_err(|e| ClientError::io("writing", "standard output", e))?;
-            Vec::new()
+        Ok(plan)
+    }
+
+    /// Put the verified content where it belongs: files renamed into place, text
+    /// returned, a `stdin` transfer copied to the output writer.
+    async fn finish(&self, plan: OutputPlan, manifest: &Manifest) -> Result<(Vec<PathBuf>, Option<String>)> {
+        match manifest.content {
+            ContentKind::Files => {
+                let m = manifest.clone();
+                Ok((tokio::task::spawn_blocking(move || plan.finish(&m)).await??, None))
+            }
+            ContentKind::Text => {
+                let p = single_temp(&plan, "empty text transfer")?;
+                let t = std::fs::read(&p).map_err(|e| ClientError::io("reading", &p, e))?;
+                plan.discard();
+                Ok((Vec::new(), Some(String::from_utf8_lossy(&t).into_owned())))
+            }
+            ContentKind::Stdin => {
+                let p = single_temp(&plan, "empty stdin transfer")?;
+                let out = self.opts.stream_out.clone();
+                let r = tokio::task::spawn_blocking(move || copy_out(&p, &out)).await?;
+                plan.discard();
+                r.map_err(|e| ClientError::io("writing", "the output", e))?;
+                Ok((Vec::new(), None))
+            }
         }
-    };
-    // Count the download only now that everything authenticated.
-    let _ = relay.call(&Request::Receipt { tid: tid.0, receipt: *caps.receipt.expose() }, None).await;
-    opts.home.remove(&sname);
-    events(Event::Done {
-        bytes: total,
-        files: written.iter().map(|p| escape_text(&p.display().to_string())).collect(),
-        seconds: started.elapsed().as_secs_f64(),
-    });
-    Ok(ReceiveOutcome { manifest, written, text })
+    }
+}
+
+fn single_temp(plan: &OutputPlan, what: &'static str) -> Result<PathBuf> {
+    plan.single_temp().map(PathBuf::from).ok_or_else(|| ClientError::Protocol(what.into()))
+}
+
+fn copy_out(p: &std::path::Path, out: &Output) -> std::io::Result<()> {
+    let mut f = std::fs::File::open(p)?;
+    let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+    std::io::copy(&mut f, &mut *out)?;
+    out.flush()
+}
+
+/// One chunk's download: fetch it (capped at its exact sealed size), then open and
+/// write it on a blocking thread.
+#[derive(Clone)]
+struct GetChunk {
+    relay: Arc<Relay>,
+    plan: Arc<OutputPlan>,
+    key: ContentKey,
+    tid: TransferId,
+    download: [u8; 32],
+    wait: Duration,
+    g: Geometry,
+}
+
+impl GetChunk {
+    /// Download chunk `i`; returns `i`.
+    async fn run(self, i: u64) -> Result<u64> {
+        let GetChunk { relay, plan, key, tid, download, wait, g } = self;
+        // A chunk's sealed size follows from its plaintext size: ask for no more.
+        let cap = chunk::sealed_len(g.len(i) as usize, chunk::FILE_MESSAGE_SIZE);
+        let cap = u32::try_from(cap).unwrap_or(u32::MAX).min(veil_wire::MAX_CHUNK_BODY);
+        let req = Request::GetChunk { tid: tid.0, download, index: i, wait_secs: 30 };
+        let sealed = fetch(&relay, &req, wait, cap).await?;
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let plain = chunk::open_chunk(&key, &tid, i, g.is_last(i), &sealed)?;
+            if plain.len() as u64 != g.len(i) {
+                return Err(ClientError::Format(veil_format::FormatError::Malformed {
+                    what: "chunk",
+                    reason: "wrong length",
+                }));
+            }
+            plan.write(g.offset(i), &plain)
+        })
+        .await??;
+        Ok(i)
+    }
 }
 
 /// Fetch data, retrying while the relay says the sender has not uploaded it yet (on
@@ -368,7 +424,7 @@ pub(crate) async fn fetch(relay: &Relay, req: &Request, wait: Duration, cap: u32
                 continue;
             }
             (Response::Error(e), _) => return Err(ClientError::Relay(e)),
-            _ => return Err(ClientError::Protocol("unexpected answer".into())),
+            _ => return Err(ClientError::UnexpectedAnswer { request: "a download" }),
         }
     }
 }

@@ -6,30 +6,30 @@ use crate::error::{ClientError, Result};
 use crate::events::{Event, EventSink, Revealed};
 use crate::files::{ContentReader, SourceEntry, collect, hash_entries};
 use crate::home::Home;
+use crate::pipeline::{self, Geometry};
+use crate::state::ResumeState;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 use veil_format::code::{Code, DEFAULT_CODE_WORDS};
 use veil_format::identity::{Identity, KdfParams, PublicIdentity};
 use veil_format::manifest::{ContentKind, Entry, EntryKind, Manifest};
 use veil_format::ticket::Ticket;
 use veil_format::{Capabilities, ContentKey, OwnerSecret, TransferId, chunk};
-use veil_wire::{Request, Response, cap_hash, in_ranges};
+use veil_wire::{Request, Response, TransferStatus, cap_hash, in_ranges};
 
 /// What to send. Its `Debug` does not show the text.
-#[derive(Clone)]
 pub enum SendInput {
     /// Files and folders.
     Paths(Vec<PathBuf>),
     /// A text snippet.
     Text(String),
-    /// Standard input (spooled to a private temporary file first).
-    Stdin,
+    /// The bytes of a reader, such as standard input (spooled to a private temporary
+    /// file first, then sent as a `stdin` transfer).
+    Reader(Box<dyn Read + Send>),
 }
 
 impl std::fmt::Debug for SendInput {
@@ -37,7 +37,7 @@ impl std::fmt::Debug for SendInput {
         match self {
             SendInput::Paths(p) => f.debug_tuple("Paths").field(p).finish(),
             SendInput::Text(_) => f.write_str("Text(..)"),
-            SendInput::Stdin => f.write_str("Stdin"),
+            SendInput::Reader(_) => f.write_str("Reader(..)"),
         }
     }
 }
@@ -71,7 +71,6 @@ impl std::fmt::Debug for SendMode {
 }
 
 /// Everything `send` needs.
-#[derive(Clone)]
 pub struct SendOptions {
     /// State folder.
     pub home: Home,
@@ -99,26 +98,8 @@ impl std::fmt::Debug for SendOptions {
     }
 }
 
-/// Resume state of a send (`sends/<hash>.json`, 0600): kept while the send can resume,
-/// deleted at every final outcome.
-#[derive(Serialize, Deserialize)]
-struct SendState {
-    tid: String,
-    key: String,
-    /// The owner secret (hex); a state without one predates it and is not resumed.
-    #[serde(default)]
-    owner: Option<String>,
-    delivered: bool,
-}
-
-fn parse_state(s: &SendState) -> Option<(TransferId, ContentKey, OwnerSecret)> {
-    let hex32 = |h: &str| -> Option<[u8; 32]> { hex::decode(h).ok()?.try_into().ok() };
-    Some((
-        TransferId::from_hex(&s.tid)?,
-        ContentKey::from_bytes(hex32(&s.key)?),
-        OwnerSecret::from_bytes(hex32(s.owner.as_deref()?)?),
-    ))
-}
+/// Plaintext length of chunk `i`.
+pub use crate::pipeline::chunk_len;
 
 /// Result of a send.
 #[derive(Debug)]
@@ -129,23 +110,39 @@ pub struct SendOutcome {
     pub bytes: u64,
 }
 
-fn spool(home: &Home, input: &SendInput) -> Result<Option<(PathBuf, ContentKind, String)>> {
+/// A text or reader input, spooled to a private temporary file.
+struct Spooled {
+    path: PathBuf,
+    kind: ContentKind,
+    name: &'static str,
+}
+
+fn spool(home: &Home, input: &mut SendInput) -> Result<Option<Spooled>> {
     let dir = home.path("tmp");
     crate::home::create_private_dir(&dir)?;
     let mut rnd = [0u8; 8];
     veil_format::random_bytes(&mut rnd);
-    let p = dir.join(format!("spool-{}", hex::encode(rnd)));
-    match input {
-        SendInput::Paths(_) => Ok(None),
+    let path = dir.join(format!("spool-{}", hex::encode(rnd)));
+    let (kind, name) = match input {
+        SendInput::Paths(_) => return Ok(None),
         SendInput::Text(t) => {
-            std::fs::write(&p, t.as_bytes()).map_err(|e| ClientError::io("writing", &p, e))?;
-            Ok(Some((p, ContentKind::Text, "text.txt".into())))
+            std::fs::write(&path, t.as_bytes()).map_err(|e| ClientError::io("writing", &path, e))?;
+            (ContentKind::Text, "text.txt")
         }
-        SendInput::Stdin => {
-            let mut f = std::fs::File::create(&p).map_err(|e| ClientError::io("writing", &p, e))?;
-            std::io::copy(&mut std::io::stdin().lock(), &mut f)
-                .map_err(|e| ClientError::io("reading", "standard input", e))?;
-            Ok(Some((p, ContentKind::Stdin, "stdin".into())))
+        SendInput::Reader(r) => {
+            let mut f = std::fs::File::create(&path).map_err(|e| ClientError::io("writing", &path, e))?;
+            std::io::copy(r, &mut f).map_err(|e| ClientError::io("reading", "the input", e))?;
+            (ContentKind::Stdin, "stdin")
+        }
+    };
+    Ok(Some(Spooled { path, kind, name }))
+}
+
+struct SpoolGuard(Option<PathBuf>);
+impl Drop for SpoolGuard {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
         }
     }
 }
@@ -153,9 +150,11 @@ fn spool(home: &Home, input: &SendInput) -> Result<Option<(PathBuf, ContentKind,
 /// Send. Emits `Code`/`Ticket` first, then progress; returns when the upload is
 /// complete and (code mode) the receiver holds the key. The resume state survives only
 /// an error after which the same command can continue ([`ClientError::is_resumable`]).
-pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Result<SendOutcome> {
+pub async fn send(relay: Arc<Relay>, mut opts: SendOptions, events: EventSink) -> Result<SendOutcome> {
+    let spooled = spool(&opts.home, &mut opts.input)?;
+    let _cleanup = SpoolGuard(spooled.as_ref().map(|s| s.path.clone()));
     let mut state_name = None;
-    let result = run(relay, &opts, events, &mut state_name).await;
+    let result = run(relay, &opts, spooled.as_ref(), events, &mut state_name).await;
     if let (Err(e), Some(n)) = (&result, &state_name)
         && !e.is_resumable()
     {
@@ -167,180 +166,223 @@ pub async fn send(relay: Arc<Relay>, opts: SendOptions, events: EventSink) -> Re
 async fn run(
     relay: Arc<Relay>,
     opts: &SendOptions,
+    spooled: Option<&Spooled>,
     events: EventSink,
     state_out: &mut Option<String>,
 ) -> Result<SendOutcome> {
     let started = Instant::now();
-    let spooled = spool(&opts.home, &opts.input)?;
-    let _cleanup = SpoolGuard(spooled.as_ref().map(|s| s.0.clone()));
-    let (mut entries, content) = match (&opts.input, &spooled) {
-        (SendInput::Paths(paths), _) => {
-            let (entries, skipped) = collect(paths)?;
-            for s in skipped {
-                events(Event::Warning { message: format!("skipping {} (not a regular file or folder)", s.display()) });
-            }
-            (entries, ContentKind::Files)
-        }
-        (_, Some((p, kind, name))) => {
-            let meta = std::fs::metadata(p).map_err(|e| ClientError::io("reading", p, e))?;
-            let e = SourceEntry {
-                entry: Entry {
-                    path: name.clone(),
-                    kind: EntryKind::File,
-                    size: meta.len(),
-                    mode: 0o644,
-                    hash: [0; 32],
-                },
-                local: Some(p.clone()),
-                mtime: 0,
-            };
-            (vec![e], *kind)
-        }
-        _ => return Err(ClientError::Usage("nothing to send".into())),
-    };
-    if entries.is_empty() {
-        return Err(ClientError::Usage("nothing to send".into()));
-    }
-
+    let entries = source_entries(opts, spooled, &events)?;
     // Resume: the same inputs, mode and relay continue the same transfer.
-    let state_name =
-        if spooled.is_none() { Some(format!("sends/{}.json", state_key(&relay, opts, &entries))) } else { None };
+    let state_name = spooled.is_none().then(|| format!("sends/{}.json", state_key(&relay, opts, &entries)));
     state_out.clone_from(&state_name);
-    let prior: Option<SendState> = match &state_name {
-        Some(n) => opts.home.read_json(n)?,
-        None => None,
-    };
-    let (tid, key, owner, delivered) = match prior.as_ref().and_then(|s| Some((parse_state(s)?, s.delivered))) {
-        Some(((tid, key, owner), delivered)) => (tid, key, owner, delivered),
-        None => (TransferId::random(), ContentKey::random(), OwnerSecret::random(), false),
-    };
-    let save = |delivered: bool| -> Result<()> {
-        if let Some(n) = &state_name {
-            let state = SendState {
-                tid: tid.to_hex(),
-                key: hex::encode(key.expose()),
-                owner: Some(hex::encode(owner.expose())),
-                delivered,
-            };
-            opts.home.write_json(n, &state)?;
-        }
-        Ok(())
-    };
-    save(delivered)?;
-    let caps = Capabilities::derive(&key);
-    let owner_cap = owner.capability();
-
-    // Register the transfer before anyone can hold its key, so a receiver never looks
-    // for a transfer that does not exist yet.
-    let plain_total: u64 = entries.iter().map(|e| e.entry.size).sum();
-    let sealed_total = plain_total + chunk::chunk_count(plain_total, opts.chunk_size) * 1024;
-    relay
-        .call(
-            &Request::Create {
-                tid: tid.0,
-                owner: cap_hash(owner_cap.expose()),
-                download: cap_hash(caps.download.expose()),
-                receipt: cap_hash(caps.receipt.expose()),
-                expire_secs: opts.expire.as_secs().max(1),
-                max_downloads: opts.max_downloads,
-                size_hint: Some(sealed_total),
-            },
-            None,
-        )
-        .await?;
-
-    // Code mode: open the mailbox first so the code shows at once.
-    let mut pake_task = None;
-    match &opts.mode {
-        SendMode::Code(chosen) if !delivered => {
-            let chosen = chosen.as_deref().map(Code::parse).transpose()?;
-            let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), veil_wire::Side::Sender).await?;
-            let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
-            if code.is_short() {
-                events(Event::Warning {
-                    message: "this code is short: anyone who guesses it first gets the file".into(),
-                });
-            }
-            events(Event::Code { code: Revealed::new(code.reveal()) });
-            let (tid2, key2, ev) = (tid, key.clone(), events.clone());
-            pake_task = Some(tokio::spawn(async move {
-                ev(Event::Waiting { what: "receiver".into() });
-                let r = crate::pake::sender(&mut mb, &code, &tid2, &key2).await;
-                if r.is_ok() {
-                    mb.close().await;
-                }
-                r
-            }));
-        }
-        SendMode::Link { password } => {
-            let ticket = match password {
-                Some(p) => Ticket::encode_with_password(&tid, &key, p, KdfParams::V1)?,
-                None => Ticket::encode_plain(&tid, &key),
-            };
-            events(Event::Ticket { ticket: Revealed::new(ticket) });
-        }
-        SendMode::Code(_) | SendMode::To { .. } => {}
-    }
-
-    let upload = upload(&relay, opts, &mut entries, content, &tid, &key, owner_cap.expose(), &events);
-    match pake_task {
-        Some(task) => {
-            let (up, pk) =
-                tokio::join!(upload, async { task.await.map_err(|e| ClientError::Protocol(e.to_string()))? });
-            match pk {
-                Ok(v) => {
-                    save(true)?;
-                    events(Event::KeyExchanged { verifier: v });
-                    up?;
-                }
-                Err(e) => {
-                    // Nobody got the key: take the ciphertext off the relay.
-                    let _ = relay.call(&Request::Delete { tid: tid.0, owner: *owner_cap.expose() }, None).await;
-                    if let Some(n) = &state_name {
-                        opts.home.remove(n);
-                    }
-                    return Err(e);
-                }
-            }
-        }
+    let t = SendTransfer::resume_or_new(&opts.home, state_name)?;
+    t.save(t.delivered)?;
+    create(&relay, opts, &t, &entries).await?;
+    let exchange = announce(&relay, opts, &t, &events).await?;
+    let content = spooled.map_or(ContentKind::Files, |s| s.kind);
+    let up = Upload { relay: &relay, opts, content, t: &t, events: &events };
+    let entries = match exchange {
+        Some(task) => upload_during_exchange(&up, entries, task).await?,
         None => {
-            upload.await?;
-            if let SendMode::To { recipient } = &opts.mode {
-                if !delivered {
-                    let sealed = veil_format::sealed::seal_to(recipient, opts.signer.signing_key(), &tid, &key)?;
-                    let len = sealed.len() as u32;
-                    let inbox = veil_wire::inbox_id(&recipient.ed25519);
-                    relay
-                        .call(
-                            &Request::InboxPut { inbox, expire_secs: opts.expire.as_secs().max(1), len },
-                            Some(Bytes::from(sealed)),
-                        )
-                        .await?;
-                    save(true)?;
-                }
-                events(Event::Delivered { recipient: recipient.fingerprint() });
-            }
+            let entries = up.run(entries).await?;
+            deliver(&relay, opts, &t, &events).await?;
+            entries
         }
-    }
-    if let Some(n) = &state_name {
-        opts.home.remove(n);
-    }
+    };
+    t.forget();
     let total: u64 = entries.iter().map(|e| e.entry.size).sum();
     events(Event::Done {
         bytes: total,
         files: entries.iter().map(|e| e.entry.path.clone()).collect(),
         seconds: started.elapsed().as_secs_f64(),
     });
-    Ok(SendOutcome { tid, bytes: total })
+    Ok(SendOutcome { tid: t.tid, bytes: total })
 }
 
-struct SpoolGuard(Option<PathBuf>);
-impl Drop for SpoolGuard {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
+/// The entries to send: the collected paths, or the one spooled file.
+fn source_entries(opts: &SendOptions, spooled: Option<&Spooled>, events: &EventSink) -> Result<Vec<SourceEntry>> {
+    let entries = match (&opts.input, spooled) {
+        (SendInput::Paths(paths), _) => {
+            let (entries, skipped) = collect(paths)?;
+            for s in skipped {
+                events(Event::Warning { message: format!("skipping {} (not a regular file or folder)", s.display()) });
+            }
+            entries
+        }
+        (_, Some(s)) => {
+            let meta = std::fs::metadata(&s.path).map_err(|e| ClientError::io("reading", &s.path, e))?;
+            let entry =
+                Entry { path: s.name.into(), kind: EntryKind::File, size: meta.len(), mode: 0o644, hash: [0; 32] };
+            vec![SourceEntry { entry, local: Some(s.path.clone()), mtime: 0 }]
+        }
+        _ => Vec::new(),
+    };
+    if entries.is_empty() {
+        return Err(ClientError::Usage("nothing to send".into()));
+    }
+    Ok(entries)
+}
+
+/// The transfer being sent: its id and keys, and where its resume state lives (none for
+/// spooled input, which cannot be given again).
+struct SendTransfer<'a> {
+    home: &'a Home,
+    state: Option<String>,
+    tid: TransferId,
+    key: ContentKey,
+    owner: OwnerSecret,
+    delivered: bool,
+}
+
+impl<'a> SendTransfer<'a> {
+    /// The transfer of the state file, or a new one (also when the state predates the
+    /// owner secret or cannot be read).
+    fn resume_or_new(home: &'a Home, state: Option<String>) -> Result<Self> {
+        let prior = match &state {
+            Some(n) => ResumeState::load(home, n)?.flatten(),
+            None => None,
+        };
+        Ok(match prior {
+            Some(ResumeState { tid, key, owner: Some(owner), delivered }) => {
+                SendTransfer { home, state, tid, key, owner, delivered: delivered.unwrap_or(false) }
+            }
+            _ => SendTransfer {
+                home,
+                state,
+                tid: TransferId::random(),
+                key: ContentKey::random(),
+                owner: OwnerSecret::random(),
+                delivered: false,
+            },
+        })
+    }
+
+    fn save(&self, delivered: bool) -> Result<()> {
+        let Some(n) = &self.state else { return Ok(()) };
+        let state = ResumeState {
+            tid: self.tid,
+            key: self.key.clone(),
+            owner: Some(self.owner.clone()),
+            delivered: Some(delivered),
+        };
+        state.save(self.home, n)
+    }
+
+    fn forget(&self) {
+        if let Some(n) = &self.state {
+            self.home.remove(n);
         }
     }
+
+    fn owner_cap(&self) -> [u8; 32] {
+        *self.owner.capability().expose()
+    }
+}
+
+/// Register the transfer before anyone can hold its key, so a receiver never looks for
+/// a transfer that does not exist yet.
+async fn create(relay: &Relay, opts: &SendOptions, t: &SendTransfer<'_>, entries: &[SourceEntry]) -> Result<()> {
+    let caps = Capabilities::derive(&t.key);
+    let plain_total: u64 = entries.iter().map(|e| e.entry.size).sum();
+    let sealed_total = plain_total + chunk::chunk_count(plain_total, opts.chunk_size) * 1024;
+    let req = Request::Create {
+        tid: t.tid.0,
+        owner: cap_hash(&t.owner_cap()),
+        download: cap_hash(caps.download.expose()),
+        receipt: cap_hash(caps.receipt.expose()),
+        expire_secs: opts.expire.as_secs().max(1),
+        max_downloads: opts.max_downloads,
+        size_hint: Some(sealed_total),
+    };
+    relay.call(&req, None).await?;
+    Ok(())
+}
+
+/// The key exchange running beside the upload; it yields the verifier.
+type Exchange = JoinHandle<Result<String>>;
+
+/// Show the receiver's way in: the ticket (link mode) or the code (code mode, whose
+/// mailbox opens first so the code shows at once; the exchange runs in the background).
+async fn announce(
+    relay: &Relay,
+    opts: &SendOptions,
+    t: &SendTransfer<'_>,
+    events: &EventSink,
+) -> Result<Option<Exchange>> {
+    match &opts.mode {
+        SendMode::Code(chosen) if !t.delivered => start_exchange(relay, chosen.as_deref(), t, events).await.map(Some),
+        SendMode::Link { password } => {
+            let ticket = match password {
+                Some(p) => Ticket::encode_with_password(&t.tid, &t.key, p, KdfParams::V1)?,
+                None => Ticket::encode_plain(&t.tid, &t.key),
+            };
+            events(Event::Ticket { ticket: Revealed::new(ticket) });
+            Ok(None)
+        }
+        SendMode::Code(_) | SendMode::To { .. } => Ok(None),
+    }
+}
+
+async fn start_exchange(
+    relay: &Relay,
+    chosen: Option<&str>,
+    t: &SendTransfer<'_>,
+    events: &EventSink,
+) -> Result<Exchange> {
+    let chosen = chosen.map(Code::parse).transpose()?;
+    let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), veil_wire::Side::Sender).await?;
+    let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
+    if code.is_short() {
+        events(Event::Warning { message: "this code is short: anyone who guesses it first gets the file".into() });
+    }
+    events(Event::Code { code: Revealed::new(code.reveal()) });
+    let (tid, key, ev) = (t.tid, t.key.clone(), events.clone());
+    Ok(tokio::spawn(async move {
+        ev(Event::Waiting { what: "receiver".into() });
+        let r = crate::pake::sender(&mut mb, &code, &tid, &key).await;
+        if r.is_ok() {
+            mb.close().await;
+        }
+        r
+    }))
+}
+
+/// Code mode: upload while the receiver exchanges keys. If the exchange fails nobody got
+/// the key: the ciphertext is taken off the relay and the state forgotten.
+async fn upload_during_exchange(
+    up: &Upload<'_>,
+    entries: Vec<SourceEntry>,
+    exchange: Exchange,
+) -> Result<Vec<SourceEntry>> {
+    let (uploaded, exchanged) =
+        tokio::join!(up.run(entries), async { exchange.await.unwrap_or_else(|e| Err(e.into())) });
+    match exchanged {
+        Ok(verifier) => {
+            up.t.save(true)?;
+            (up.events)(Event::KeyExchanged { verifier });
+            uploaded
+        }
+        Err(e) => {
+            let _ = up.relay.call(&Request::Delete { tid: up.t.tid.0, owner: up.t.owner_cap() }, None).await;
+            up.t.forget();
+            Err(e)
+        }
+    }
+}
+
+/// Identity mode: leave `K` sealed to the recipient in their inbox (once).
+async fn deliver(relay: &Relay, opts: &SendOptions, t: &SendTransfer<'_>, events: &EventSink) -> Result<()> {
+    let SendMode::To { recipient } = &opts.mode else { return Ok(()) };
+    if !t.delivered {
+        let sealed = veil_format::sealed::seal_to(recipient, opts.signer.signing_key(), &t.tid, &t.key)?;
+        let len = sealed.len() as u32;
+        let inbox = veil_wire::inbox_id(&recipient.ed25519);
+        let req = Request::InboxPut { inbox, expire_secs: opts.expire.as_secs().max(1), len };
+        relay.call(&req, Some(Bytes::from(sealed))).await?;
+        t.save(true)?;
+    }
+    events(Event::Delivered { recipient: recipient.fingerprint() });
+    Ok(())
 }
 
 fn state_key(relay: &Relay, opts: &SendOptions, entries: &[SourceEntry]) -> String {
@@ -360,89 +402,120 @@ fn state_key(relay: &Relay, opts: &SendOptions, entries: &[SourceEntry]) -> Stri
     h.finalize().to_hex()[..32].to_string()
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn upload(
-    relay: &Arc<Relay>,
-    opts: &SendOptions,
-    entries: &mut Vec<SourceEntry>,
+/// The upload of one transfer: hash, manifest, the missing chunks, complete.
+struct Upload<'a> {
+    relay: &'a Arc<Relay>,
+    opts: &'a SendOptions,
     content: ContentKind,
-    tid: &TransferId,
-    key: &ContentKey,
-    owner: &[u8; 32],
-    events: &EventSink,
-) -> Result<()> {
-    let owner = *owner;
-    let mut hashed = std::mem::take(entries);
-    hashed = tokio::task::spawn_blocking(move || hash_entries(&mut hashed).map(|()| hashed))
-        .await
-        .map_err(|e| ClientError::Protocol(e.to_string()))??;
-    *entries = hashed;
-    let manifest = Manifest::new(*tid, content, opts.chunk_size, entries.iter().map(|e| e.entry.clone()).collect())?;
-    let recipient = match &opts.mode {
-        SendMode::To { recipient } => Some(recipient.x25519),
-        _ => None,
-    };
-    let sealed_manifest =
-        manifest.seal_named(key, opts.signer.signing_key(), recipient, opts.sender_name.as_deref())?;
-    let status = match relay.call(&Request::Status { tid: tid.0, cap: owner }, None).await? {
-        (Response::Status(s), _) => s,
-        _ => return Err(ClientError::Protocol("unexpected answer to status".into())),
-    };
-    if status.complete == Some(manifest.chunk_count) {
-        events(Event::Progress { done: manifest.total_size, total: manifest.total_size });
-        return Ok(());
-    }
-    // Write-once on the relay: a resumed send keeps the manifest it stored first.
-    if !status.manifest {
-        let len = sealed_manifest.len() as u32;
-        relay.call(&Request::PutManifest { tid: tid.0, owner, len }, Some(Bytes::from(sealed_manifest))).await?;
-    }
-    let cs = u64::from(manifest.chunk_size);
-    let total = manifest.total_size;
-    let count = manifest.chunk_count;
-    let todo: Vec<u64> = (0..count).filter(|i| !in_ranges(&status.chunks, *i)).collect();
-    let done = Arc::new(AtomicU64::new(0));
-    let already: u64 = (0..count).filter(|i| in_ranges(&status.chunks, *i)).map(|i| chunk_len(i, cs, total)).sum();
-    if already > 0 {
-        events(Event::Resumed { done: already, total });
-    }
-    done.store(already, Ordering::Relaxed);
-    let reader = Arc::new(ContentReader::new(entries));
-    let sem = Arc::new(Semaphore::new(opts.parallel.max(1)));
-    let mut set = JoinSet::new();
-    for i in todo {
-        let permit = sem.clone().acquire_owned().await.map_err(|e| ClientError::Protocol(e.to_string()))?;
-        while let Some(r) = set.try_join_next() {
-            r.map_err(|e| ClientError::Protocol(e.to_string()))??;
-        }
-        let (relay, reader, key, tid, done, events) =
-            (relay.clone(), reader.clone(), key.clone(), *tid, done.clone(), events.clone());
-        set.spawn(async move {
-            let _permit = permit;
-            let len = chunk_len(i, cs, total);
-            let sealed = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
-                let plain = reader.read(i * cs, len as usize)?;
-                Ok(chunk::seal_chunk(&key, &tid, i, i + 1 == count, &plain))
-            })
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))??;
-            let blen = sealed.len() as u32;
-            relay
-                .call(&Request::PutChunk { tid: tid.0, owner, index: i, len: blen }, Some(Bytes::from(sealed)))
-                .await?;
-            let d = done.fetch_add(len, Ordering::Relaxed) + len;
-            events(Event::Progress { done: d, total });
-            Ok::<(), ClientError>(())
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r.map_err(|e| ClientError::Protocol(e.to_string()))??;
-    }
-    relay.call(&Request::Complete { tid: tid.0, owner, chunk_count: count }, None).await?;
-    Ok(())
+    t: &'a SendTransfer<'a>,
+    events: &'a EventSink,
 }
 
-/// Plaintext length of chunk `i`.
-pub fn chunk_len(i: u64, cs: u64, total: u64) -> u64 {
-    total.saturating_sub(i * cs).min(cs)
+impl Upload<'_> {
+    /// Upload what the relay does not have yet; returns the hashed entries.
+    async fn run(&self, entries: Vec<SourceEntry>) -> Result<Vec<SourceEntry>> {
+        let entries = hash(entries).await?;
+        let (manifest, sealed_manifest) = self.manifest(&entries)?;
+        let status = self.status().await?;
+        if status.complete == Some(manifest.chunk_count) {
+            (self.events)(Event::Progress { done: manifest.total_size, total: manifest.total_size });
+            return Ok(entries);
+        }
+        let (tid, owner) = (self.t.tid.0, self.t.owner_cap());
+        // Write-once on the relay: a resumed send keeps the manifest it stored first.
+        if !status.manifest {
+            let req = Request::PutManifest { tid, owner, len: sealed_manifest.len() as u32 };
+            self.relay.call(&req, Some(Bytes::from(sealed_manifest))).await?;
+        }
+        let g = Geometry {
+            chunk_size: u64::from(manifest.chunk_size),
+            total: manifest.total_size,
+            count: manifest.chunk_count,
+        };
+        self.put_chunks(g, &status.chunks, &entries).await?;
+        self.relay.call(&Request::Complete { tid, owner, chunk_count: g.count }, None).await?;
+        Ok(entries)
+    }
+
+    /// The manifest and its sealed bytes.
+    fn manifest(&self, entries: &[SourceEntry]) -> Result<(Manifest, Vec<u8>)> {
+        let opts = self.opts;
+        let list = entries.iter().map(|e| e.entry.clone()).collect();
+        let manifest = Manifest::new(self.t.tid, self.content, opts.chunk_size, list)?;
+        let recipient = match &opts.mode {
+            SendMode::To { recipient } => Some(recipient.x25519),
+            _ => None,
+        };
+        let sealed =
+            manifest.seal_named(&self.t.key, opts.signer.signing_key(), recipient, opts.sender_name.as_deref())?;
+        Ok((manifest, sealed))
+    }
+
+    async fn status(&self) -> Result<TransferStatus> {
+        match self.relay.call(&Request::Status { tid: self.t.tid.0, cap: self.t.owner_cap() }, None).await? {
+            (Response::Status(s), _) => Ok(s),
+            _ => Err(ClientError::UnexpectedAnswer { request: "status" }),
+        }
+    }
+
+    /// Seal and store every chunk not in `stored`, `parallel` at a time.
+    async fn put_chunks(&self, g: Geometry, stored: &[(u64, u64)], entries: &[SourceEntry]) -> Result<()> {
+        let already = g.bytes_of((0..g.count).filter(|i| in_ranges(stored, *i)));
+        if already > 0 {
+            (self.events)(Event::Resumed { done: already, total: g.total });
+        }
+        let job = PutChunk {
+            relay: self.relay.clone(),
+            reader: Arc::new(ContentReader::new(entries)),
+            key: self.t.key.clone(),
+            tid: self.t.tid,
+            owner: self.t.owner_cap(),
+            g,
+        };
+        let mut done = already;
+        let todo = (0..g.count).filter(|i| !in_ranges(stored, *i));
+        pipeline::run(
+            todo,
+            self.opts.parallel,
+            |i| job.clone().run(i),
+            |len| {
+                done += len;
+                (self.events)(Event::Progress { done, total: g.total });
+                Ok(())
+            },
+        )
+        .await
+    }
+}
+
+/// Hash the files on a blocking thread.
+async fn hash(mut entries: Vec<SourceEntry>) -> Result<Vec<SourceEntry>> {
+    tokio::task::spawn_blocking(move || hash_entries(&mut entries).map(|()| entries)).await?
+}
+
+/// One chunk's upload: read and seal it on a blocking thread, then store it.
+#[derive(Clone)]
+struct PutChunk {
+    relay: Arc<Relay>,
+    reader: Arc<ContentReader>,
+    key: ContentKey,
+    tid: TransferId,
+    owner: [u8; 32],
+    g: Geometry,
+}
+
+impl PutChunk {
+    /// Upload chunk `i`; returns its plaintext length.
+    async fn run(self, i: u64) -> Result<u64> {
+        let PutChunk { relay, reader, key, tid, owner, g } = self;
+        let len = g.len(i);
+        let sealed = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+            let plain = reader.read(g.offset(i), len as usize)?;
+            Ok(chunk::seal_chunk(&key, &tid, i, g.is_last(i), &plain))
+        })
+        .await??;
+        let req = Request::PutChunk { tid: tid.0, owner, index: i, len: sealed.len() as u32 };
+        relay.call(&req, Some(Bytes::from(sealed))).await?;
+        Ok(len)
+    }
 }

@@ -4,12 +4,13 @@
 //! `K_i`, and the end of the stream is an authenticated final segment, so a viewer can
 //! tell a clean end from a cut.
 
-use crate::conn::{Relay, read_frame, read_frame_body};
+use crate::conn::{Mailbox, Relay, read_frame, read_frame_body};
 use crate::error::{ClientError, Result};
 use crate::events::{Event, EventSink, Revealed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinHandle;
 use veil_format::chunk::{ChunkOpener, ChunkSealer};
 use veil_format::code::{Code, DEFAULT_CODE_WORDS};
 use veil_format::{Capabilities, ContentKey, FormatError, TransferId};
@@ -68,13 +69,13 @@ const RECORDING_SILENCE: Duration = Duration::from_secs(660);
 const RECORD_CONFIRM_WAIT: Duration = Duration::from_secs(120);
 
 async fn send_frame(send: &mut quinn::SendStream, f: &StreamFrame) -> Result<()> {
-    let b = encode_frame(f).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let b = encode_frame(f)?;
     send.write_all(&b).await.map_err(|e| ClientError::Transport(e.to_string()))
 }
 
 /// Send one sealed message as a `Message` frame, handing it to QUIC without a copy.
 async fn send_message(send: &mut quinn::SendStream, m: Vec<u8>) -> Result<()> {
-    let header = veil_wire::stream_message_header(m.len()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let header = veil_wire::stream_message_header(m.len())?;
     send.write_all_chunks(&mut [bytes::Bytes::from(header), bytes::Bytes::from(m)])
         .await
         .map_err(|e| ClientError::Transport(e.to_string()))
@@ -87,6 +88,30 @@ pub async fn publish<R: AsyncRead + Unpin>(
     mut input: R,
     events: EventSink,
 ) -> Result<u64> {
+    let (mut segments, mut recv) = open_stream(&relay, &opts, &events).await?;
+    let (mb, code) = open_mailbox(&relay, &opts, &events).await?;
+    let viewers = opts.viewers.max(1);
+    let mut pake = spawn_exchanges(mb, code, viewers, segments.tid, segments.key.clone(), events.clone());
+    // The stream starts when the first viewer is attached (at once when recording).
+    if opts.record.is_none() {
+        wait_for_viewer(&mut pake, &mut recv, &events).await?;
+    }
+    let counter = spawn_counter(recv, events.clone());
+    let watcher = spawn_watcher(pake);
+    segments.pump(&mut input, &watcher).await?;
+    watcher.abort();
+    confirm(opts.record.is_some(), counter).await?;
+    events(Event::Done { bytes: segments.total, files: Vec::new(), seconds: 0.0 });
+    Ok(segments.total)
+}
+
+/// Announce the stream to the relay (recorded or not) under a fresh id, key and owner
+/// secret; a recorded stream's ticket is shown at once.
+async fn open_stream(
+    relay: &Relay,
+    opts: &PublishOptions,
+    events: &EventSink,
+) -> Result<(Segments, quinn::RecvStream)> {
     let tid = TransferId::random();
     let key = ContentKey::random();
     let caps = Capabilities::derive(&key);
@@ -105,24 +130,38 @@ pub async fn publish<R: AsyncRead + Unpin>(
             expire_secs: d.as_secs().max(1),
         },
     };
-    let (mut send, mut recv) = relay.open_request(&req).await?;
+    let (send, recv) = relay.open_request(&req).await?;
     if opts.record.is_some() {
         events(Event::Ticket { ticket: Revealed::new(veil_format::ticket::Ticket::encode_plain(&tid, &key)) });
     }
+    Ok((Segments::new(send, key, tid, opts), recv))
+}
+
+/// Open the code's mailbox (so the code shows at once) and show the code.
+async fn open_mailbox(relay: &Relay, opts: &PublishOptions, events: &EventSink) -> Result<(Mailbox, Code)> {
     let chosen = opts.code.as_deref().map(Code::parse).transpose()?;
-    let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), Side::Sender).await?;
+    let mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), Side::Sender).await?;
     let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
     if code.is_short() {
         events(Event::Warning { message: "this code is short: anyone who guesses it first can watch".into() });
     }
     events(Event::Code { code: Revealed::new(code.reveal()) });
+    Ok((mb, code))
+}
 
-    // One key exchange per viewer, one after the other, on the same code.
-    let (ev, viewers, k2) = (events.clone(), opts.viewers.max(1), key.clone());
-    let mut pake = tokio::spawn(async move {
+/// One key exchange per viewer, one after the other, on the same code.
+fn spawn_exchanges(
+    mut mb: Mailbox,
+    code: Code,
+    viewers: u32,
+    tid: TransferId,
+    key: ContentKey,
+    ev: EventSink,
+) -> JoinHandle<Result<()>> {
+    tokio::spawn(async move {
         for _ in 0..viewers {
             ev(Event::Waiting { what: "viewer".into() });
-            let v = crate::pake::sender(&mut mb, &code, &tid, &k2).await?;
+            let v = crate::pake::sender(&mut mb, &code, &tid, &key).await?;
             ev(Event::KeyExchanged { verifier: v });
             // Wait for that viewer to leave the mailbox before the next one may join.
             loop {
@@ -136,37 +175,45 @@ pub async fn publish<R: AsyncRead + Unpin>(
         }
         mb.close().await;
         Ok::<(), ClientError>(())
-    });
+    })
+}
 
-    // The stream starts when the first viewer is attached (at once when recording).
-    while opts.record.is_none() {
+/// Wait until the relay reports a first viewer attached (a failed exchange ends it).
+async fn wait_for_viewer(
+    pake: &mut JoinHandle<Result<()>>,
+    recv: &mut quinn::RecvStream,
+    events: &EventSink,
+) -> Result<()> {
+    loop {
         tokio::select! {
-            r = &mut pake => {
-                r.map_err(|e| ClientError::Protocol(e.to_string()))??;
+            r = &mut *pake => {
+                r??;
                 // All exchanges done; keep waiting for the attach below.
-                pake = tokio::spawn(std::future::pending());
+                *pake = tokio::spawn(std::future::pending());
             }
-            f = read_frame::<StreamFrame>(&mut recv) => match f? {
+            f = read_frame::<StreamFrame>(recv) => match f? {
                 Some(StreamFrame::Viewers(n)) if n >= 1 => {
                     events(Event::Viewers { count: n });
-                    break;
+                    return Ok(());
                 }
                 Some(_) => continue,
                 None => return Err(ClientError::Transport("the relay closed the stream".into())),
             },
         }
     }
-    // Report viewers coming and going, and what the relay says of the recording; the
-    // task ends with the relay's word that the recording is complete (End) or failed.
-    let ev2 = events.clone();
-    let counter = tokio::spawn(async move {
+}
+
+/// Report viewers coming and going, and what the relay says of the recording; the task
+/// ends with the relay's word that the recording is complete (End) or failed.
+fn spawn_counter(mut recv: quinn::RecvStream, ev: EventSink) -> JoinHandle<std::result::Result<(), String>> {
+    tokio::spawn(async move {
         let mut failure = None;
         while let Ok(Some(f)) = read_frame::<StreamFrame>(&mut recv).await {
             match f {
-                StreamFrame::Viewers(n) => ev2(Event::Viewers { count: n }),
+                StreamFrame::Viewers(n) => ev(Event::Viewers { count: n }),
                 StreamFrame::Aborted(why) => {
                     let why = veil_format::escape_text(&why);
-                    ev2(Event::Warning { message: format!("relay: {why}") });
+                    ev(Event::Warning { message: format!("relay: {why}") });
                     failure = Some(why);
                 }
                 StreamFrame::End => return failure.map_or(Ok(()), Err),
@@ -174,95 +221,142 @@ pub async fn publish<R: AsyncRead + Unpin>(
             }
         }
         Err(failure.unwrap_or_else(|| "the relay did not confirm the recording".into()))
-    });
-    // Keep failing loudly if a later viewer gets the code wrong.
-    // (This task ends only on a failed confirmation.)
-    let watcher = tokio::spawn(async move {
+    })
+}
+
+/// Keep failing loudly if a later viewer gets the code wrong: this task ends only on a
+/// failed confirmation.
+fn spawn_watcher(pake: JoinHandle<Result<()>>) -> JoinHandle<()> {
+    tokio::spawn(async move {
         if let Ok(Err(ClientError::Format(FormatError::WrongCode))) = pake.await {
             return;
         }
         std::future::pending::<()>().await
-    });
+    })
+}
 
-    let mut index = 0u64;
-    let mut sealer: Option<ChunkSealer> = None;
-    let mut seg_bytes = 0usize;
-    let mut seg_deadline = tokio::time::Instant::now();
-    let mut buf = vec![0u8; MAX_STREAM_MESSAGE];
-    let mut total = 0u64;
-    loop {
-        if watcher.is_finished() {
-            return Err(ClientError::Format(FormatError::WrongCode));
-        }
-        let read = if sealer.is_some() {
-            tokio::select! {
-                r = input.read(&mut buf) => Some(r),
-                _ = tokio::time::sleep_until(seg_deadline) => None,
-            }
-        } else {
-            Some(input.read(&mut buf).await)
-        };
-        match read {
-            None => {
-                // Time cut.
-                if let Some(mut s) = sealer.take() {
-                    let m = s.push(&[], true)?;
-                    send_message(&mut send, m).await?;
-                    index += 1;
-                }
-            }
-            Some(r) => {
-                let n = r.map_err(|e| ClientError::io("reading", "standard input", e))?;
-                if n == 0 {
-                    break;
-                }
-                if sealer.is_none() {
-                    let (s, prefix) = ChunkSealer::new(&key, &tid, index, false);
-                    send_frame(&mut send, &StreamFrame::Segment { index, last: false, prefix: prefix.to_vec() })
-                        .await?;
-                    sealer = Some(s);
-                    seg_bytes = 0;
-                    seg_deadline = tokio::time::Instant::now() + opts.segment_time;
-                }
-                if let Some(s) = sealer.as_mut() {
-                    seg_bytes += n;
-                    total += n as u64;
-                    let close = seg_bytes >= opts.segment_bytes;
-                    let m = s.push(&buf[..n], close)?;
-                    send_message(&mut send, m).await?;
-                    if close {
-                        sealer = None;
-                        index += 1;
-                    }
-                }
-            }
-        }
-    }
-    if let Some(mut s) = sealer.take() {
-        let m = s.push(&[], true)?;
-        send_message(&mut send, m).await?;
-        index += 1;
-    }
-    // The authenticated end: a final segment with one empty final message.
-    let (mut s, prefix) = ChunkSealer::new(&key, &tid, index, true);
-    send_frame(&mut send, &StreamFrame::Segment { index, last: true, prefix: prefix.to_vec() }).await?;
-    send_message(&mut send, s.push(&[], true)?).await?;
-    send_frame(&mut send, &StreamFrame::End).await?;
-    let _ = send.finish();
-    watcher.abort();
-    if opts.record.is_some() {
-        // Exit 0 only once the relay has the whole recording.
+/// After the end: a recording exits 0 only once the relay has all of it; a live stream
+/// gives the relay a moment to forward the end before the connection closes.
+async fn confirm(recorded: bool, counter: JoinHandle<std::result::Result<(), String>>) -> Result<()> {
+    if recorded {
         let r = tokio::time::timeout(RECORD_CONFIRM_WAIT, counter)
             .await
             .map_err(|_| ClientError::Timeout("the relay did not confirm the recording".into()))?;
-        r.map_err(|e| ClientError::Protocol(e.to_string()))?
-            .map_err(|why| ClientError::Protocol(format!("the recording is incomplete: {why}")))?;
+        r?.map_err(|why| ClientError::Protocol(format!("the recording is incomplete: {why}")))?;
     } else {
-        // Let the relay forward the end before the connection closes.
         let _ = tokio::time::timeout(Duration::from_secs(2), counter).await;
     }
-    events(Event::Done { bytes: total, files: Vec::new(), seconds: 0.0 });
-    Ok(total)
+    Ok(())
+}
+
+/// The publisher's side of the segment stream: cuts the input into segments by size or
+/// time, each sealed with its own key, and ends with an authenticated final segment.
+struct Segments {
+    send: quinn::SendStream,
+    key: ContentKey,
+    tid: TransferId,
+    /// Index of the current (or next) segment.
+    index: u64,
+    sealer: Option<ChunkSealer>,
+    seg_bytes: usize,
+    seg_deadline: tokio::time::Instant,
+    segment_bytes: usize,
+    segment_time: Duration,
+    /// Plaintext bytes sent.
+    total: u64,
+}
+
+impl Segments {
+    fn new(send: quinn::SendStream, key: ContentKey, tid: TransferId, opts: &PublishOptions) -> Self {
+        Segments {
+            send,
+            key,
+            tid,
+            index: 0,
+            sealer: None,
+            seg_bytes: 0,
+            seg_deadline: tokio::time::Instant::now(),
+            segment_bytes: opts.segment_bytes,
+            segment_time: opts.segment_time,
+            total: 0,
+        }
+    }
+
+    /// Seal `input` until EOF (each read one message at once), then end the stream.
+    async fn pump<R: AsyncRead + Unpin>(&mut self, input: &mut R, watcher: &JoinHandle<()>) -> Result<()> {
+        let mut buf = vec![0u8; MAX_STREAM_MESSAGE];
+        loop {
+            if watcher.is_finished() {
+                return Err(ClientError::Format(FormatError::WrongCode));
+            }
+            let read = if self.sealer.is_some() {
+                tokio::select! {
+                    r = input.read(&mut buf) => Some(r),
+                    _ = tokio::time::sleep_until(self.seg_deadline) => None,
+                }
+            } else {
+                Some(input.read(&mut buf).await)
+            };
+            match read {
+                // Time cut.
+                None => self.close_segment().await?,
+                Some(r) => {
+                    let n = r.map_err(|e| ClientError::io("reading", "the input", e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    self.push(&buf[..n]).await?;
+                }
+            }
+        }
+        self.close_segment().await?;
+        self.end().await
+    }
+
+    /// One message of input, opening a segment first if none is open and closing it
+    /// when it reached its size.
+    async fn push(&mut self, data: &[u8]) -> Result<()> {
+        if self.sealer.is_none() {
+            let (s, prefix) = ChunkSealer::new(&self.key, &self.tid, self.index, false);
+            let frame = StreamFrame::Segment { index: self.index, last: false, prefix: prefix.to_vec() };
+            send_frame(&mut self.send, &frame).await?;
+            self.sealer = Some(s);
+            self.seg_bytes = 0;
+            self.seg_deadline = tokio::time::Instant::now() + self.segment_time;
+        }
+        self.seg_bytes += data.len();
+        self.total += data.len() as u64;
+        let close = self.seg_bytes >= self.segment_bytes;
+        let Some(s) = self.sealer.as_mut() else { return Ok(()) };
+        let m = s.push(data, close)?;
+        send_message(&mut self.send, m).await?;
+        if close {
+            self.sealer = None;
+            self.index += 1;
+        }
+        Ok(())
+    }
+
+    /// Close the open segment, if any, with an empty final message.
+    async fn close_segment(&mut self) -> Result<()> {
+        if let Some(mut s) = self.sealer.take() {
+            let m = s.push(&[], true)?;
+            send_message(&mut self.send, m).await?;
+            self.index += 1;
+        }
+        Ok(())
+    }
+
+    /// The authenticated end: a final segment with one empty final message.
+    async fn end(&mut self) -> Result<()> {
+        let (mut s, prefix) = ChunkSealer::new(&self.key, &self.tid, self.index, true);
+        let frame = StreamFrame::Segment { index: self.index, last: true, prefix: prefix.to_vec() };
+        send_frame(&mut self.send, &frame).await?;
+        send_message(&mut self.send, s.push(&[], true)?).await?;
+        send_frame(&mut self.send, &StreamFrame::End).await?;
+        let _ = self.send.finish();
+        Ok(())
+    }
 }
 
 /// Viewer options.
@@ -517,7 +611,7 @@ async fn recording(relay: &Relay, tid: &TransferId, download: &[u8; 32]) -> Resu
         (Response::Status(s), _) => Ok(Some(s)),
         (Response::Error(e), _) if e.code == ErrorCode::NotFound => Ok(None),
         (Response::Error(e), _) => Err(ClientError::Relay(e)),
-        _ => Err(ClientError::Protocol("unexpected answer".into())),
+        _ => Err(ClientError::UnexpectedAnswer { request: "a status request" }),
     }
 }
 
@@ -639,8 +733,7 @@ async fn play_live<W: AsyncWrite + Unpin>(
                 ));
             }
         };
-        let f =
-            veil_wire::decode_body::<StreamFrameRef<'_>>(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let f = veil_wire::decode_body::<StreamFrameRef<'_>>(&body)?;
         match f {
             StreamFrameRef::Segment { index, last, prefix } => {
                 if recorded && !p.in_segment() {
