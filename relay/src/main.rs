@@ -128,90 +128,16 @@ async fn run() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VEIL_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let file: config_file::FileConfig = match &args.config {
+    let mut file: config_file::FileConfig = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             config_file::parse_config(&text).with_context(|| format!("parsing {}", p.display()))?
         }
         None => config_file::FileConfig::default(),
     };
-    let s3 = file.s3.unwrap_or_default();
-    let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from("veil-data"));
-    let cert = args.cert.or(file.cert);
-    let key = args.key.or(file.key);
-    if cert.is_some() != key.is_some() {
-        bail!("--cert and --key go together");
-    }
-
-    let store: Arc<dyn veil_store::Store> = match args.s3_bucket.or(s3.bucket) {
-        Some(bucket) => {
-            let mut cfg = veil_store_s3::S3Config::new(bucket);
-            cfg.endpoint = args.s3_endpoint.or(s3.endpoint);
-            cfg.region = args.s3_region.or(s3.region).unwrap_or_else(|| "us-east-1".into());
-            cfg.path_style = args.s3_path_style || s3.path_style.unwrap_or(false);
-            cfg.prefix = args.s3_prefix.or(s3.prefix).unwrap_or_default();
-            let s = veil_store_s3::S3Store::connect(cfg).await.context("S3 store")?;
-            Arc::new(s)
-        }
-        None => {
-            let dir = args.store_dir.or(file.store_dir).unwrap_or_else(|| data.join("store"));
-            let s = veil_store::FsStore::open(&dir)
-                .with_context(|| format!("opening the filesystem store in {}", dir.display()))?;
-            let n = s.remove_stale_temp_files().await.unwrap_or(0);
-            if n > 0 {
-                tracing::info!(count = n, "removed half-written temporary files");
-            }
-            Arc::new(s)
-        }
-    };
-    let config = Config {
-        listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4433))),
-        http: Some(args.http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))),
-        data_dir: data,
-        cert: cert.zip(key),
-        limits: veil_relay::state::TransferLimits {
-            max_transfer_bytes: args.max_transfer_bytes.or(file.max_transfer_bytes).unwrap_or(64 << 30),
-            max_active_uploads: args.max_active_uploads.or(file.max_active_uploads).unwrap_or(1024),
-            max_expire: duration(
-                args.max_expire,
-                file.max_expire.as_deref(),
-                "max_expire",
-                Duration::from_secs(7 * 86400),
-            )?,
-        },
-        max_connections: args.max_connections.or(file.max_connections).unwrap_or(4096),
-        max_connections_per_ip: args.max_connections_per_ip.or(file.max_connections_per_ip).unwrap_or(64),
-        idle_timeout: duration(
-            args.idle_timeout,
-            file.idle_timeout.as_deref(),
-            "idle_timeout",
-            Duration::from_secs(60),
-        )?,
-        sweep_interval: duration(
-            args.sweep_interval,
-            file.sweep_interval.as_deref(),
-            "sweep_interval",
-            Duration::from_secs(60),
-        )?,
-        public_addr: args.public_addr.or(file.public_addr),
-        access: veil_relay::access::AccessConfig {
-            allow_file: args.allow.or(file.allow),
-            quota_bytes: args.quota_bytes.or(file.quota_bytes),
-            quota_transfers_per_hour: args.quota_transfers_per_hour.or(file.quota_transfers_per_hour),
-            anon_transfers_per_hour: args.anon_transfers_per_hour.or(file.anon_transfers_per_hour),
-        },
-        streams: veil_relay::streams::StreamLimits {
-            max_streams: args.max_streams.or(file.max_streams).unwrap_or(256),
-            max_viewers: args.max_viewers.or(file.max_viewers).unwrap_or(4096),
-            max_viewers_per_stream: args.max_viewers_per_stream.or(file.max_viewers_per_stream).unwrap_or(64),
-            idle: duration(
-                args.stream_idle_timeout,
-                file.stream_idle_timeout.as_deref(),
-                "stream_idle_timeout",
-                Duration::from_secs(600),
-            )?,
-        },
-    };
+    let data = args.data.clone().or(file.data.take()).unwrap_or_else(|| PathBuf::from("veil-data"));
+    let store = open_store(&args, &mut file, &data).await?;
+    let config = config(args, file, data)?;
     let server = Server::spawn(config, store).await?;
     println!(
         "veil-relay listening on {} (QUIC), http on {}",
@@ -224,4 +150,72 @@ async fn run() -> Result<()> {
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// The S3 store when a bucket is named (flag or file), else the filesystem store.
+async fn open_store(
+    args: &Args,
+    file: &mut config_file::FileConfig,
+    data: &std::path::Path,
+) -> Result<Arc<dyn veil_store::Store>> {
+    let s3 = file.s3.take().unwrap_or_default();
+    if let Some(bucket) = args.s3_bucket.clone().or(s3.bucket) {
+        let mut cfg = veil_store_s3::S3Config::new(bucket);
+        cfg.endpoint = args.s3_endpoint.clone().or(s3.endpoint);
+        cfg.region = args.s3_region.clone().or(s3.region).unwrap_or_else(|| "us-east-1".into());
+        cfg.path_style = args.s3_path_style || s3.path_style.unwrap_or(false);
+        cfg.prefix = args.s3_prefix.clone().or(s3.prefix).unwrap_or_default();
+        return Ok(Arc::new(veil_store_s3::S3Store::connect(cfg).await.context("S3 store")?));
+    }
+    let dir = args.store_dir.clone().or(file.store_dir.take()).unwrap_or_else(|| data.join("store"));
+    let s = veil_store::FsStore::open(&dir)
+        .with_context(|| format!("opening the filesystem store in {}", dir.display()))?;
+    let n = s.remove_stale_temp_files().await.unwrap_or(0);
+    if n > 0 {
+        tracing::info!(count = n, "removed half-written temporary files");
+    }
+    Ok(Arc::new(s))
+}
+
+/// The relay's settings: each from its flag, else the config file, else the default.
+fn config(args: Args, file: config_file::FileConfig, data: PathBuf) -> Result<Config> {
+    let cert = args.cert.or(file.cert);
+    let key = args.key.or(file.key);
+    if cert.is_some() != key.is_some() {
+        bail!("--cert and --key go together");
+    }
+    let d = |flag, text: Option<String>, name, default| duration(flag, text.as_deref(), name, default);
+    Ok(Config {
+        listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4433))),
+        http: Some(args.http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))),
+        data_dir: data,
+        cert: cert.zip(key),
+        limits: veil_relay::state::TransferLimits {
+            max_transfer_bytes: args.max_transfer_bytes.or(file.max_transfer_bytes).unwrap_or(64 << 30),
+            max_active_uploads: args.max_active_uploads.or(file.max_active_uploads).unwrap_or(1024),
+            max_expire: d(args.max_expire, file.max_expire, "max_expire", Duration::from_secs(7 * 86400))?,
+        },
+        max_connections: args.max_connections.or(file.max_connections).unwrap_or(4096),
+        max_connections_per_ip: args.max_connections_per_ip.or(file.max_connections_per_ip).unwrap_or(64),
+        idle_timeout: d(args.idle_timeout, file.idle_timeout, "idle_timeout", Duration::from_secs(60))?,
+        sweep_interval: d(args.sweep_interval, file.sweep_interval, "sweep_interval", Duration::from_secs(60))?,
+        public_addr: args.public_addr.or(file.public_addr),
+        access: veil_relay::access::AccessConfig {
+            allow_file: args.allow.or(file.allow),
+            quota_bytes: args.quota_bytes.or(file.quota_bytes),
+            quota_transfers_per_hour: args.quota_transfers_per_hour.or(file.quota_transfers_per_hour),
+            anon_transfers_per_hour: args.anon_transfers_per_hour.or(file.anon_transfers_per_hour),
+        },
+        streams: veil_relay::streams::StreamLimits {
+            max_streams: args.max_streams.or(file.max_streams).unwrap_or(256),
+            max_viewers: args.max_viewers.or(file.max_viewers).unwrap_or(4096),
+            max_viewers_per_stream: args.max_viewers_per_stream.or(file.max_viewers_per_stream).unwrap_or(64),
+            idle: d(
+                args.stream_idle_timeout,
+                file.stream_idle_timeout,
+                "stream_idle_timeout",
+                Duration::from_secs(600),
+            )?,
+        },
+    })
 }

@@ -193,28 +193,11 @@ async fn dispatch(
             t.put_manifest(&tid, &owner, body).await?;
             Response::Ok
         }
-        Request::AuthChallenge => Response::Challenge { nonce: ctx.challenge()? },
-        Request::Auth { ed25519, signature } => {
-            ctx.authenticate(&ed25519, &signature)?;
-            tracing::debug!("connection authenticated");
-            Response::Ok
-        }
-        Request::InboxPut { inbox, expire_secs, len } => {
-            shared.access.check_upload(ctx)?;
-            let body = read_body(recv, len, veil_wire::MAX_INBOX_BODY).await?;
-            shared.inboxes.put(&inbox, expire_secs, body).await?;
-            Response::Ok
-        }
-        Request::InboxList { inbox, after } => {
-            forbid_other_inbox(ctx, &inbox)?;
-            let (entries, more) = shared.inboxes.list(&inbox, after).await?;
-            Response::Inbox { entries, more }
-        }
-        Request::InboxDelete { inbox, entry } => {
-            forbid_other_inbox(ctx, &inbox)?;
-            shared.inboxes.delete(&inbox, &entry).await?;
-            Response::Ok
-        }
+        req @ (Request::AuthChallenge
+        | Request::Auth { .. }
+        | Request::InboxPut { .. }
+        | Request::InboxList { .. }
+        | Request::InboxDelete { .. }) => identity_request(shared, ctx, req, recv).await?,
         Request::Complete { tid, owner, chunk_count } => {
             t.complete(&tid, &owner, chunk_count).await?;
             Response::Ok
@@ -245,6 +228,40 @@ async fn dispatch(
     };
     write_frame(send, &resp).await;
     Ok(())
+}
+
+/// Authentication and inbox requests.
+async fn identity_request(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    req: Request,
+    recv: &mut RecvStream,
+) -> Result<Response, WireError> {
+    Ok(match req {
+        Request::AuthChallenge => Response::Challenge { nonce: ctx.challenge()? },
+        Request::Auth { ed25519, signature } => {
+            ctx.authenticate(&ed25519, &signature)?;
+            tracing::debug!("connection authenticated");
+            Response::Ok
+        }
+        Request::InboxPut { inbox, expire_secs, len } => {
+            shared.access.check_upload(ctx)?;
+            let body = read_body(recv, len, veil_wire::MAX_INBOX_BODY).await?;
+            shared.inboxes.put(&inbox, expire_secs, body).await?;
+            Response::Ok
+        }
+        Request::InboxList { inbox, after } => {
+            forbid_other_inbox(ctx, &inbox)?;
+            let (entries, more) = shared.inboxes.list(&inbox, after).await?;
+            Response::Inbox { entries, more }
+        }
+        Request::InboxDelete { inbox, entry } => {
+            forbid_other_inbox(ctx, &inbox)?;
+            shared.inboxes.delete(&inbox, &entry).await?;
+            Response::Ok
+        }
+        _ => return Err(WireError::new(ErrorCode::BadRequest, "unexpected request")),
+    })
 }
 
 async fn send_data(send: &mut SendStream, b: Bytes) -> Result<(), WireError> {
