@@ -12,6 +12,8 @@ use veil_wire::{ErrorCode, FrameError, MAX_CHUNK_BODY, MAX_MANIFEST_BODY, Mailbo
 
 /// How long a client may take to send a request frame.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a request body may go without a byte arriving.
+const BODY_PROGRESS_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest a GetChunk/GetManifest may wait for data.
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 
@@ -82,8 +84,18 @@ async fn read_body(recv: &mut RecvStream, len: u32, limit: u32) -> Result<Bytes,
     if len > limit {
         return Err(WireError::new(ErrorCode::TooLarge, format!("body of {len} bytes exceeds the {limit}-byte limit")));
     }
-    let mut buf = BytesMut::zeroed(len as usize);
-    recv.read_exact(&mut buf).await.map_err(|_| WireError::new(ErrorCode::BadRequest, "body shorter than declared"))?;
+    // Grown as bytes arrive (a declared length costs nothing until it is sent), with a
+    // progress deadline so a client cannot hold a request open by going quiet.
+    let len = len as usize;
+    let mut buf = BytesMut::with_capacity(len.min(1 << 20));
+    while buf.len() < len {
+        let chunk = match tokio::time::timeout(BODY_PROGRESS_TIMEOUT, recv.read_chunk(len - buf.len(), true)).await {
+            Err(_) => return Err(WireError::new(ErrorCode::Timeout, "the body stopped coming")),
+            Ok(Ok(Some(c))) => c,
+            Ok(_) => return Err(WireError::new(ErrorCode::BadRequest, "body shorter than declared")),
+        };
+        buf.extend_from_slice(&chunk.bytes);
+    }
     Ok(buf.freeze())
 }
 

@@ -230,3 +230,29 @@ async fn oversized_bodies_are_refused_before_reading() {
     c.close().await;
     relay.stop().await;
 }
+
+/// A client that declares a large body, sends a little and goes quiet (its connection
+/// kept alive) holds nothing for long: the body has a progress deadline, and nothing is
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_coming_times_out() {
+    let relay = TestRelay::start().await;
+    let c = relay.client().await;
+    let t = Transfer::new(0x45);
+    c.ok(t.create(3600, None), None).await;
+    let (mut send, mut recv) = c.conn.open_bi().await.unwrap();
+    let req = Request::PutChunk { tid: t.tid, owner: t.owner, index: 0, len: veil_wire::MAX_CHUNK_BODY };
+    send.write_all(&veil_wire::encode_frame(&req).unwrap()).await.unwrap();
+    send.write_all(&[0u8; 1000]).await.unwrap();
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(40), read_frame::<Response>(&mut recv))
+        .await
+        .expect("the relay kept waiting for the body")
+        .expect("an answer");
+    assert!(matches!(resp, Response::Error(ref e) if e.code == ErrorCode::Timeout), "{resp:?}");
+    let (status, _) = c.request(t.status(t.owner), None).await;
+    let Response::Status(status) = status else { panic!("{status:?}") };
+    assert!(status.chunks.is_empty(), "nothing stored: {status:?}");
+    drop(send);
+    c.close().await;
+    relay.stop().await;
+}
