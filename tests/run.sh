@@ -28,5 +28,7 @@ export VEIL_GARAGE_BIN
 # Never let the AWS SDK look for credentials off this machine.
 export AWS_EC2_METADATA_DISABLED=true
 
-cargo build --workspace --bins
-cargo test --workspace "$@"
+# The relay's test-only fault injection is a cargo feature: the same features for the
+# build and the tests, so the binaries the end-to-end tests start have it.
+cargo build --workspace --bins --features veil-relay/fault-injection
+cargo test --workspace --features veil-relay/fault-injection "$@"

@@ -187,18 +187,25 @@ async fn forward(
     false
 }
 
-/// Fault injection for tests of tamper detection: with
+/// Fault injection for tests of tamper detection, compiled in only with the
+/// `fault-injection` feature (the test command builds the relay with it): with
 /// `VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE=N`, the N-th message of a stream is forwarded
-/// with one bit flipped (read once per stream).
+/// with one bit flipped. A relay built without the feature never reads the variable.
 struct Faults {
     flip_at: Option<u64>,
     messages: u64,
 }
 
 impl Faults {
+    #[cfg(feature = "fault-injection")]
     fn from_env() -> Faults {
         let flip_at = std::env::var("VEIL_RELAY_FAULT_FLIP_STREAM_MESSAGE").ok().and_then(|v| v.parse().ok());
         Faults { flip_at, messages: 0 }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn from_env() -> Faults {
+        Faults { flip_at: None, messages: 0 }
     }
 
     fn message(&mut self, raw: Bytes) -> Bytes {
