@@ -6,11 +6,9 @@
 //! Input: one control byte (bit 0: recipient / identity mode, bits 1-2: sender name from
 //! a small list with invalid names), then the body.
 //!
-//! Properties: no panic; `open` succeeds exactly when the body decodes, validates and
-//! names this transfer; decode -> encode -> decode gives the same value.
-//! Not asserted yet: postcard's `from_bytes` ignores trailing bytes after the body (and
-//! after `SignedManifest`); once strict decoding lands, assert that a body with trailing
-//! bytes never opens.
+//! Properties: no panic; `open` succeeds exactly when the body decodes strictly (no
+//! trailing bytes, canonical varints: the bytes are exactly the encoding of the value),
+//! validates and names this transfer; decode -> encode -> decode gives the same value.
 #![no_main]
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -78,7 +76,9 @@ fuzz_target!(|data: &[u8]| {
     sealed.extend_from_slice(&envelope_seal_with(&derive(&key, 0, CTX_MANIFEST), &ad, &plain, [7; 24]));
     let opened = Manifest::open(&sealed, &key, &tid, recipient);
     let name_ok = sender_name.is_none_or(|n| veil_format::manifest::validate_sender_name(n).is_ok());
-    let expect_ok = name_ok && direct.as_ref().is_ok_and(|m| m.transfer_id == tid && m.validate().is_ok());
+    let canonical = direct.as_ref().is_ok_and(|m| postcard::to_allocvec(m).is_ok_and(|enc| enc == body));
+    let expect_ok =
+        name_ok && canonical && direct.as_ref().is_ok_and(|m| m.transfer_id == tid && m.validate().is_ok());
     assert_eq!(opened.is_ok(), expect_ok, "open disagrees with decode + validate: {opened:?}");
     if let (Ok(vm), Ok(m)) = (&opened, &direct) {
         assert_eq!(&vm.manifest, m);
