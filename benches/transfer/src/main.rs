@@ -13,7 +13,7 @@
 //! (`read_chunk` -> `write_chunk`): file data from sender to receiver, and the receiver's
 //! one-line acknowledgement back, so the sender exits only once the receiver has the whole
 //! file on disk. One stream keeps the ceiling simple; on loopback flow-control windows and
-//! stream counts do not matter (see FACTS.md), per-packet cost does.
+//! stream counts do not matter (measured on loopback), per-packet cost does.
 //!
 //! The receiver fsyncs the output file before acknowledging, as veil's receiver does.
 //!
