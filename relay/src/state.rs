@@ -304,7 +304,8 @@ impl Transfers {
         }
     }
 
-    /// Store chunk `index` (durable before this returns).
+    /// Store chunk `index` (durable before this returns); call [`Transfers::check_owner`]
+    /// first, before reading the body.
     pub async fn put_chunk(
         &self,
         tid: &TransferId,
@@ -315,9 +316,11 @@ impl Transfers {
         if index > veil_wire::MAX_CHUNK_INDEX {
             return Err(err(ErrorCode::BadRequest, "chunk index out of range"));
         }
+        // Completion was checked by `check_owner` before the body was read; a chunk
+        // racing a `Complete` can only add an index the receivers never ask for, since
+        // stored chunks are write-once.
         let l = self.live(tid).await?;
         check_cap(&l.meta.owner, owner, "owner")?;
-        self.check_writable(&l, tid).await?;
         self.store_chunk(&l, tid, index, body, "transfer exceeds", true).await
     }
 
@@ -358,11 +361,11 @@ impl Transfers {
         Ok(())
     }
 
-    /// Store the sealed manifest.
+    /// Store the sealed manifest (write-once; completion checked by `check_owner` before
+    /// the body was read).
     pub async fn put_manifest(&self, tid: &TransferId, owner: &[u8; 32], body: Bytes) -> Result<(), WireError> {
         let l = self.live(tid).await?;
         check_cap(&l.meta.owner, owner, "owner")?;
-        self.check_writable(&l, tid).await?;
         let len = body.len() as u64;
         if self.put_once(&keys::manifest(tid), body, "the manifest").await? {
             self.metrics.bytes_in.inc_by(len);

@@ -3,7 +3,6 @@
 
 use crate::error::StartError;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Certificate chain and key for the QUIC endpoint.
@@ -18,7 +17,7 @@ pub struct TlsIdentity {
 impl TlsIdentity {
     /// SHA-256 of the end-entity certificate, lowercase hex: what clients pin.
     pub fn fingerprint(&self) -> String {
-        self.chain.first().map(|c| hex::encode(Sha256::digest(c.as_ref()))).unwrap_or_default()
+        self.chain.first().map(|c| veil_quic::fingerprint(c.as_ref())).unwrap_or_default()
     }
 }
 

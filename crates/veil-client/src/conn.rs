@@ -478,9 +478,7 @@ async fn exchange(
     if let Response::Data { len } = resp {
         if len > cap {
             let _ = recv.stop(0u32.into());
-            return Err(ClientError::Protocol(format!(
-                "the relay announced {len} bytes where at most {cap} can come: refused"
-            )));
+            return Err(ClientError::BodyTooLarge { len, cap });
         }
         return Ok((resp, Some(read_body(&mut recv, len as usize).await?)));
     }

@@ -64,6 +64,15 @@ pub enum ClientError {
     /// A background task of the transfer panicked or was cancelled.
     #[error("an internal task of the transfer failed")]
     Task(#[source] tokio::task::JoinError),
+    /// The relay announced a body longer than the request can bring back: refused before
+    /// anything was allocated for it.
+    #[error("the relay announced {len} bytes where at most {cap} can come: refused")]
+    BodyTooLarge {
+        /// The announced length.
+        len: u32,
+        /// The most this request can bring.
+        cap: u32,
+    },
     /// The ticket is password-wrapped and no password was given.
     #[error("this ticket needs a password")]
     PasswordNeeded,

@@ -86,7 +86,7 @@ async fn open_entry(relay: &Relay, me: &Identity, sealed: &[u8]) -> Result<Pendi
     let req = Request::GetManifest { tid: u.tid.0, download: *caps.download.expose(), wait_secs: 0 };
     let answer = match relay.request_capped(&req, None, LIST_MANIFEST_LIMIT).await {
         Ok(r) => r,
-        Err(ClientError::Protocol(_)) => {
+        Err(ClientError::BodyTooLarge { .. }) => {
             return Err(ClientError::Usage(format!(
                 "its manifest is larger than {} KiB, too large to preview; receive it to see its contents",
                 LIST_MANIFEST_LIMIT >> 10
