@@ -32,7 +32,7 @@ pub(crate) fn stdout_writer() -> veil_client::receive::Output {
 }
 
 pub(crate) fn parallel() -> usize {
-    std::env::var("VEIL_PARALLEL").ok().and_then(|s| s.parse().ok()).unwrap_or(6)
+    std::env::var("VEIL_PARALLEL").ok().and_then(|s| s.parse().ok()).unwrap_or(veil_client::conn::DEFAULT_MAX_IN_FLIGHT)
 }
 
 pub(crate) fn wait() -> Duration {

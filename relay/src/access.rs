@@ -24,6 +24,8 @@ pub struct ConnCtx {
     exporter: [u8; veil_wire::AUTH_EXPORTER_LEN],
     /// Mailboxes open on this connection.
     pub(crate) mailboxes: std::sync::atomic::AtomicUsize,
+    /// The bulk receive window, once granted (see [`crate::slots::Slots::widen`]).
+    pub(crate) wide: Mutex<Option<crate::slots::WidePermit>>,
 }
 
 fn lock_err() -> WireError {
@@ -40,6 +42,7 @@ impl ConnCtx {
             identity: Mutex::new(None),
             exporter,
             mailboxes: std::sync::atomic::AtomicUsize::new(0),
+            wide: Mutex::new(None),
         }
     }
 

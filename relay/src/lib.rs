@@ -11,6 +11,7 @@
 
 pub mod access;
 mod allow_list;
+pub mod cut_through;
 pub mod error;
 pub mod http;
 pub mod inbox;
@@ -53,6 +54,10 @@ pub struct Config {
     pub max_connections: usize,
     /// Most QUIC connections from one IP address.
     pub max_connections_per_ip: usize,
+    /// Receive credit (bytes) the relay grants, beyond every connection's base window,
+    /// to connections uploading chunks: [`veil_quic::RELAY_BULK_WINDOW`] each, for as
+    /// many as fit (see [`slots::Slots::widen`]).
+    pub window_budget: u64,
     /// Close connections idle this long.
     pub idle_timeout: Duration,
     /// How often the sweeper runs.
@@ -76,6 +81,7 @@ impl Default for Config {
             limits: TransferLimits::default(),
             max_connections: 4096,
             max_connections_per_ip: 64,
+            window_budget: 4 << 30,
             idle_timeout: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(60),
             public_addr: None,
@@ -210,7 +216,7 @@ fn shared_state(
         rendezvous: Rendezvous::shared(metrics.clone(), store, advert),
         streams: streams::Streams::new(config.streams.clone(), metrics.clone()),
         metrics,
-        slots: slots::Slots::new(config.max_connections, config.max_connections_per_ip),
+        slots: slots::Slots::new(config.max_connections, config.max_connections_per_ip, config.window_budget),
     }))
 }
 

@@ -197,6 +197,7 @@ fn config(args: Args, file: config_file::FileConfig, data: PathBuf) -> Result<Co
         },
         max_connections: args.max_connections.or(file.max_connections).unwrap_or(4096),
         max_connections_per_ip: args.max_connections_per_ip.or(file.max_connections_per_ip).unwrap_or(64),
+        window_budget: Config::default().window_budget,
         idle_timeout: d(args.idle_timeout, file.idle_timeout, "idle_timeout", Duration::from_secs(60))?,
         sweep_interval: d(args.sweep_interval, file.sweep_interval, "sweep_interval", Duration::from_secs(60))?,
         public_addr: args.public_addr.or(file.public_addr),

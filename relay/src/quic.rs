@@ -2,8 +2,10 @@
 
 use crate::Shared;
 use crate::access::ConnCtx;
+use crate::cut_through::{Next, Partial};
 use crate::live;
 use crate::rendezvous::Ending;
+use crate::state::Body;
 use bytes::{Bytes, BytesMut};
 use quinn::{RecvStream, SendStream};
 use std::sync::Arc;
@@ -59,9 +61,9 @@ async fn handle_conn(shared: Arc<Shared>, conn: quinn::Connection) {
             Ok(s) => s,
             Err(_) => return,
         };
-        let (shared, ctx) = (shared.clone(), ctx.clone());
+        let (shared, ctx, conn) = (shared.clone(), ctx.clone(), conn.clone());
         tokio::spawn(async move {
-            handle_stream(shared, ctx, send, recv).await;
+            handle_stream(shared, ctx, &conn, send, recv).await;
         });
     }
 }
@@ -80,27 +82,49 @@ pub(crate) async fn write_frame<T: serde::Serialize>(send: &mut SendStream, v: &
     veil_quic::write_frame(send, v).await.is_ok()
 }
 
-async fn read_body(recv: &mut RecvStream, len: u32, limit: u32) -> Result<Bytes, WireError> {
+/// Read a request body of `len` bytes (at most `limit`). With `arriving`, every piece is
+/// handed to it as it comes (cut-through: receivers waiting for this chunk get it now)
+/// and it holds the body.
+async fn read_body(
+    recv: &mut RecvStream,
+    len: u32,
+    limit: u32,
+    arriving: Option<&Partial>,
+) -> Result<Bytes, WireError> {
     if len > limit {
         return Err(WireError::new(ErrorCode::TooLarge, format!("body of {len} bytes exceeds the {limit}-byte limit")));
     }
     // Grown as bytes arrive (a declared length costs nothing until it is sent), with a
     // progress deadline so a client cannot hold a request open by going quiet.
     let len = len as usize;
-    let mut buf = BytesMut::with_capacity(len.min(1 << 20));
-    while buf.len() < len {
-        let chunk = match tokio::time::timeout(BODY_PROGRESS_TIMEOUT, recv.read_chunk(len - buf.len(), true)).await {
+    let mut buf = BytesMut::with_capacity(if arriving.is_some() { 0 } else { len.min(1 << 20) });
+    let mut got = 0;
+    while got < len {
+        let chunk = match tokio::time::timeout(BODY_PROGRESS_TIMEOUT, recv.read_chunk(len - got, true)).await {
             Err(_) => return Err(WireError::new(ErrorCode::Timeout, "the body stopped coming")),
             Ok(Ok(Some(c))) => c,
             Ok(_) => return Err(WireError::new(ErrorCode::BadRequest, "body shorter than declared")),
         };
-        buf.extend_from_slice(&chunk.bytes);
+        got += chunk.bytes.len();
+        match arriving {
+            Some(p) => p.push(&chunk.bytes),
+            None => buf.extend_from_slice(&chunk.bytes),
+        }
     }
-    Ok(buf.freeze())
+    Ok(match arriving {
+        Some(p) => p.complete(),
+        None => buf.freeze(),
+    })
 }
 
 /// Serve one request stream of the connection described by `ctx`.
-pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: SendStream, mut recv: RecvStream) {
+pub async fn handle_stream(
+    shared: Arc<Shared>,
+    ctx: Arc<ConnCtx>,
+    conn: &quinn::Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
     let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<Request>(&mut recv)).await {
         Ok(Ok(Some(r))) => r,
         Ok(Ok(None)) => return,
@@ -143,7 +167,7 @@ pub async fn handle_stream(shared: Arc<Shared>, ctx: Arc<ConnCtx>, mut send: Sen
         _ => {}
     }
     shared.metrics.transfers_active.inc();
-    let result = dispatch(&shared, &ctx, req, &mut send, &mut recv).await;
+    let result = dispatch(&shared, &ctx, conn, req, &mut send, &mut recv).await;
     shared.metrics.transfers_active.dec();
     if let Err(e) = result {
         if matches!(e.code, ErrorCode::Forbidden | ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::NotFound) {
@@ -176,6 +200,7 @@ fn forbid_other_inbox(ctx: &ConnCtx, inbox: &veil_wire::InboxId) -> Result<(), W
 async fn dispatch(
     shared: &Shared,
     ctx: &ConnCtx,
+    conn: &quinn::Connection,
     req: Request,
     send: &mut SendStream,
     recv: &mut RecvStream,
@@ -194,14 +219,19 @@ async fn dispatch(
         Request::PutChunk { tid, owner, index, len } => {
             t.check_owner(&tid, &owner).await?;
             shared.access.charge(ctx, &tid, len.into())?;
-            let body = read_body(recv, len, MAX_CHUNK_BODY).await?;
+            shared.slots.widen(ctx, conn);
+            let up = if len <= MAX_CHUNK_BODY { t.arriving(&tid, index, len).await } else { None };
+            let body = read_body(recv, len, MAX_CHUNK_BODY, up.as_ref().map(|u| u.partial())).await?;
             t.put_chunk(&tid, &owner, index, body).await?;
+            if let Some(up) = up {
+                up.stored();
+            }
             Response::Ok
         }
         Request::PutManifest { tid, owner, len } => {
             t.check_owner(&tid, &owner).await?;
             shared.access.charge(ctx, &tid, len.into())?;
-            let body = read_body(recv, len, MAX_MANIFEST_BODY).await?;
+            let body = read_body(recv, len, MAX_MANIFEST_BODY, None).await?;
             t.put_manifest(&tid, &owner, body).await?;
             Response::Ok
         }
@@ -222,8 +252,10 @@ async fn dispatch(
         }
         Request::GetChunk { tid, download, index, wait_secs } => {
             let wait = Duration::from_secs(wait_secs.into()).min(MAX_WAIT);
-            let b = t.get_chunk(&tid, &download, index, wait).await?;
-            return send_data(send, b).await;
+            return match t.get_chunk(&tid, &download, index, wait).await? {
+                Body::Stored(b) => send_data(send, b).await,
+                Body::Arriving(p) => send_arriving(send, &p).await,
+            };
         }
         Request::Receipt { tid, receipt } => Response::Counted { remaining: t.receipt(&tid, &receipt).await? },
         Request::Delete { tid, owner } => {
@@ -258,7 +290,7 @@ async fn identity_request(
         }
         Request::InboxPut { inbox, expire_secs, len } => {
             shared.access.check_upload(ctx)?;
-            let body = read_body(recv, len, veil_wire::MAX_INBOX_BODY).await?;
+            let body = read_body(recv, len, veil_wire::MAX_INBOX_BODY, None).await?;
             shared.inboxes.put(&inbox, expire_secs, body).await?;
             Response::Ok
         }
@@ -282,6 +314,32 @@ async fn send_data(send: &mut SendStream, b: Bytes) -> Result<(), WireError> {
         let _ = send.write_chunk(b).await;
     }
     Ok(())
+}
+
+/// Serve a chunk as it arrives (see [`crate::cut_through`]); a chunk that will not be
+/// stored resets the response, and the receiver asks again.
+async fn send_arriving(send: &mut SendStream, p: &Partial) -> Result<(), WireError> {
+    let len = u32::try_from(p.len()).map_err(|_| WireError::new(ErrorCode::Internal, "object too large"))?;
+    if !write_frame(send, &Response::Data { len }).await {
+        return Ok(());
+    }
+    let mut sent = 0;
+    loop {
+        match p.next(sent) {
+            Next::Bytes(b) => {
+                sent += b.len();
+                if send.write_chunk(b).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Next::Wait => p.changed(sent).await,
+            Next::Done => return Ok(()),
+            Next::Failed => {
+                let _ = send.reset(1u32.into());
+                return Ok(());
+            }
+        }
+    }
 }
 
 async fn mailbox(

@@ -21,6 +21,10 @@ pub struct Slots {
     mailboxes: Mutex<HashMap<IpAddr, usize>>,
     max_conns: usize,
     max_conns_per_ip: usize,
+    /// Connections granted [`veil_quic::RELAY_BULK_WINDOW`] of receive credit now.
+    wide: std::sync::atomic::AtomicUsize,
+    /// Most connections with the bulk window: the window budget over the bulk window.
+    max_wide: usize,
 }
 
 fn take_one(map: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
@@ -37,14 +41,39 @@ fn give_back(map: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
 }
 
 impl Slots {
-    /// Room for `max_conns` connections, `max_conns_per_ip` from one address.
-    pub fn new(max_conns: usize, max_conns_per_ip: usize) -> Arc<Slots> {
+    /// Room for `max_conns` connections, `max_conns_per_ip` from one address, and
+    /// `window_budget` bytes of receive credit for connections moving transfers.
+    pub fn new(max_conns: usize, max_conns_per_ip: usize, window_budget: u64) -> Arc<Slots> {
         Arc::new(Slots {
             conns: Mutex::new((0, HashMap::new())),
             mailboxes: Mutex::new(HashMap::new()),
             max_conns,
             max_conns_per_ip,
+            wide: std::sync::atomic::AtomicUsize::new(0),
+            max_wide: usize::try_from(window_budget / u64::from(veil_quic::RELAY_BULK_WINDOW)).unwrap_or(usize::MAX),
         })
+    }
+
+    /// The connection `ctx` uploads chunks: grant it the bulk receive window (enough
+    /// for a long fat path) while the window budget allows; every connection starts
+    /// with [`veil_quic::RELAY_BASE_WINDOW`], so the worst case of unread data the relay
+    /// can be made to buffer is `max_conns x base + budget`, not `max_conns x bulk`.
+    pub fn widen(self: &Arc<Self>, ctx: &ConnCtx, conn: &quinn::Connection) {
+        let Ok(mut w) = ctx.wide.lock() else { return };
+        if w.is_some() {
+            return;
+        }
+        if self.wide.fetch_add(1, Ordering::Relaxed) >= self.max_wide {
+            self.wide.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        *w = Some(WidePermit { slots: self.clone() });
+        conn.set_receive_window(veil_quic::RELAY_BULK_WINDOW.into());
+    }
+
+    /// Connections holding the bulk window now.
+    pub fn wide(&self) -> usize {
+        self.wide.load(Ordering::Relaxed)
     }
 
     /// A connection slot for `ip`, or None when the relay or that address is full.
@@ -93,6 +122,19 @@ impl Drop for ConnPermit {
             g.0 = g.0.saturating_sub(1);
             give_back(&mut g.1, self.ip);
         }
+    }
+}
+
+/// A connection's share of the window budget, given back when the connection's state
+/// is dropped.
+#[derive(Debug)]
+pub struct WidePermit {
+    slots: Arc<Slots>,
+}
+
+impl Drop for WidePermit {
+    fn drop(&mut self) {
+        self.slots.wide.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -2,6 +2,7 @@
 //! any relay instance sharing it can serve any transfer. In memory only what speeds
 //! things up (cached metadata, wake-ups for receivers waiting on a chunk).
 
+use crate::cut_through::{InFlight, Partial, Uploading};
 use crate::keys;
 use crate::metrics::Metrics;
 use bytes::Bytes;
@@ -86,9 +87,19 @@ struct Live {
     complete: std::sync::atomic::AtomicBool,
 }
 
+/// A chunk's bytes as the relay can serve them.
+#[derive(Debug)]
+pub enum Body {
+    /// Stored.
+    Stored(Bytes),
+    /// Still arriving from its uploader (see [`crate::cut_through`]).
+    Arriving(Arc<Partial>),
+}
+
 /// All transfers.
 pub struct Transfers {
     store: Arc<dyn Store>,
+    in_flight: Arc<InFlight>,
     live: Mutex<HashMap<TransferId, Arc<Live>>>,
     uploading: Mutex<HashSet<TransferId>>,
     limits: TransferLimits,
@@ -128,7 +139,14 @@ fn check_cap(expected: &CapabilityHash, cap: &[u8; 32], what: &str) -> Result<()
 impl Transfers {
     /// Transfers on `store`.
     pub fn new(store: Arc<dyn Store>, limits: TransferLimits, metrics: Arc<Metrics>) -> Self {
-        Transfers { store, live: Mutex::new(HashMap::new()), uploading: Mutex::new(HashSet::new()), limits, metrics }
+        Transfers {
+            store,
+            in_flight: Arc::new(InFlight::default()),
+            live: Mutex::new(HashMap::new()),
+            uploading: Mutex::new(HashSet::new()),
+            limits,
+            metrics,
+        }
     }
 
     /// The store.
@@ -302,6 +320,17 @@ impl Transfers {
                 Err(err(ErrorCode::Conflict, format!("{what} is already stored and cannot be replaced")))
             }
         }
+    }
+
+    /// Chunk `index` of `tid` starts arriving with `len` bytes: waiting readers are served
+    /// from it as it comes (None if another upload of it is already arriving). Call
+    /// [`Transfers::check_owner`] first; tell the handle when the chunk is stored.
+    pub async fn arriving(&self, tid: &TransferId, index: u64, len: u32) -> Option<Uploading> {
+        let up = self.in_flight.begin(*tid, index, len as usize)?;
+        if let Ok(l) = self.live(tid).await {
+            l.notify.notify_waiters();
+        }
+        Some(up)
     }
 
     /// Store chunk `index` (durable before this returns); call [`Transfers::check_owner`]
@@ -520,7 +549,10 @@ impl Transfers {
                 "this is a recorded live stream, not a file transfer: replay it with `veil watch --from-start`",
             ));
         }
-        self.wait_for(&l, tid, &keys::manifest(tid), wait).await
+        match self.wait_for(&l, tid, &keys::manifest(tid), None, wait).await? {
+            Body::Stored(b) => Ok(b),
+            Body::Arriving(_) => Err(err(ErrorCode::Internal, "a manifest is never served before it is stored")),
+        }
     }
 
     /// Fetch chunk `index`, waiting for it up to `wait`.
@@ -530,24 +562,40 @@ impl Transfers {
         cap: &[u8; 32],
         index: u64,
         wait: Duration,
-    ) -> Result<Bytes, WireError> {
+    ) -> Result<Body, WireError> {
         let l = self.live(tid).await?;
         self.check_download(&l, cap)?;
         let t = std::time::Instant::now();
-        let b = self.wait_for(&l, tid, &keys::chunk(tid, index), wait).await?;
+        let b = self.wait_for(&l, tid, &keys::chunk(tid, index), Some(index), wait).await?;
         self.metrics.chunk_latency.observe(t.elapsed().as_secs_f64());
-        self.metrics.bytes_out.inc_by(b.len() as u64);
+        let len = match &b {
+            Body::Stored(b) => b.len(),
+            Body::Arriving(p) => p.len(),
+        };
+        self.metrics.bytes_out.inc_by(len as u64);
         Ok(b)
     }
 
-    async fn wait_for(&self, l: &Live, tid: &TransferId, k: &str, wait: Duration) -> Result<Bytes, WireError> {
+    /// Wait up to `wait` for the object `k` to be stored, or for chunk `index` (when
+    /// given) to start arriving on this instance.
+    async fn wait_for(
+        &self,
+        l: &Live,
+        tid: &TransferId,
+        k: &str,
+        index: Option<u64>,
+        wait: Duration,
+    ) -> Result<Body, WireError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = l.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(b) = self.store.get(k).await.map_err(storage)? {
-                return Ok(b);
+                return Ok(Body::Stored(b));
+            }
+            if let Some(p) = index.and_then(|i| self.in_flight.get(tid, i)) {
+                return Ok(Body::Arriving(p));
             }
             if l.expires.load(Ordering::Relaxed) <= now() {
                 // A recording may have been extended meanwhile (maybe by another instance).

@@ -189,6 +189,69 @@ async fn get_chunk_waits_for_a_chunk_uploaded_later() {
     relay.stop().await;
 }
 
+/// Cut-through: a receiver waiting for a chunk gets its bytes while the upload is still
+/// coming in, all but the last byte before the store acknowledged it; an upload that
+/// breaks off resets the waiting receiver and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_receiver_is_served_a_chunk_as_it_arrives() {
+    let relay = TestRelay::start().await;
+    let uploader = relay.client().await;
+    let downloader = relay.client().await;
+    let t = Transfer::new(0x31);
+    uploader.ok(t.create(3600, None), None).await;
+    let chunk = bytes(600_000, 7);
+
+    // The receiver asks first, then the upload sends half of the body and pauses.
+    let (mut dsend, mut drecv) = downloader.conn.open_bi().await.unwrap();
+    dsend.write_all(&encode_frame(&t.get_chunk(0, 20)).unwrap()).await.unwrap();
+    dsend.finish().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut usend, mut urecv) = uploader.conn.open_bi().await.unwrap();
+    usend.write_all(&encode_frame(&t.put_chunk(0, &chunk)).unwrap()).await.unwrap();
+    usend.write_all(&chunk[..300_000]).await.unwrap();
+    let resp = tokio::time::timeout(STEP, read_frame::<Response>(&mut drecv)).await.unwrap();
+    assert_eq!(resp, Some(Response::Data { len: 600_000 }));
+    let mut first = vec![0u8; 300_000];
+    tokio::time::timeout(STEP, drecv.read_exact(&mut first)).await.expect("the first half came early").unwrap();
+    assert_eq!(first, chunk[..300_000]);
+    // Not stored yet: Status does not count it.
+    match uploader.request(t.status(t.owner), None).await.0 {
+        Response::Status(s) => assert!(s.chunks.is_empty(), "{s:?}"),
+        other => panic!("{other:?}"),
+    }
+    usend.write_all(&chunk[300_000..]).await.unwrap();
+    usend.finish().unwrap();
+    assert_eq!(tokio::time::timeout(STEP, read_frame::<Response>(&mut urecv)).await.unwrap(), Some(Response::Ok));
+    let mut rest = vec![0u8; 300_000];
+    tokio::time::timeout(STEP, drecv.read_exact(&mut rest)).await.unwrap().unwrap();
+    assert_eq!(rest, chunk[300_000..]);
+
+    // An upload that breaks off: the waiting receiver's answer is reset, nothing stored.
+    let (mut dsend, mut drecv) = downloader.conn.open_bi().await.unwrap();
+    dsend.write_all(&encode_frame(&t.get_chunk(1, 20)).unwrap()).await.unwrap();
+    dsend.finish().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut usend, _urecv) = uploader.conn.open_bi().await.unwrap();
+    usend.write_all(&encode_frame(&t.put_chunk(1, &chunk)).unwrap()).await.unwrap();
+    usend.write_all(&chunk[..599_999]).await.unwrap();
+    let resp = tokio::time::timeout(STEP, read_frame::<Response>(&mut drecv)).await.unwrap();
+    assert_eq!(resp, Some(Response::Data { len: 600_000 }));
+    let mut almost = vec![0u8; 599_999];
+    tokio::time::timeout(STEP, drecv.read_exact(&mut almost)).await.unwrap().unwrap();
+    // The last byte is held back until the store acknowledges the chunk...
+    let mut last = [0u8; 1];
+    assert!(tokio::time::timeout(Duration::from_millis(300), drecv.read_exact(&mut last)).await.is_err());
+    // ...and it never will: the uploader gives up.
+    usend.reset(0u32.into()).unwrap();
+    let end = tokio::time::timeout(STEP, drecv.read_exact(&mut last)).await.unwrap();
+    assert!(end.is_err(), "the receiver must see the response break off, got {end:?}");
+    assert!(relay.store.get(&veil_relay::keys::chunk(&t.tid, 1)).await.unwrap().is_none());
+    assert!(relay.store.get(&veil_relay::keys::chunk(&t.tid, 0)).await.unwrap().is_some());
+    uploader.close().await;
+    downloader.close().await;
+    relay.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // (f) completion
 

@@ -46,6 +46,13 @@ impl RelayAddr {
     }
 }
 
+/// Fewest chunk requests a transfer keeps in flight: enough for loopback and LANs, where
+/// the bandwidth-delay product is small and the relay's store latency dominates.
+pub const MIN_IN_FLIGHT: usize = 6;
+/// Most chunk requests in flight unless told otherwise (the memory budget: one chunk of
+/// memory each), reached on long fat paths only.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 24;
+
 /// How long to keep retrying after the connection breaks, unless told otherwise.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(30);
 
@@ -377,6 +384,18 @@ impl Relay {
         }
     }
 
+    /// The connection's smoothed round-trip time now (zero when not connected).
+    pub fn rtt(&self) -> Duration {
+        self.conn.try_lock().ok().and_then(|g| g.as_ref().map(|c| c.quic.rtt())).unwrap_or(Duration::ZERO)
+    }
+
+    /// The chunk window of a transfer over this connection: at least [`MIN_IN_FLIGHT`]
+    /// (or `max` if smaller), at most `max` chunks, following the path in between.
+    pub(crate) fn window(self: &Arc<Self>, max: usize) -> crate::pipeline::Window {
+        let me = self.clone();
+        crate::pipeline::Window { min: MIN_IN_FLIGHT.min(max), max, rtt: Box::new(move || me.rtt()) }
+    }
+
     /// Close the connection politely.
     pub async fn close(&self) {
         if let Some(Conn { quic: c, .. }) = self.conn.lock().await.take() {
@@ -388,8 +407,14 @@ impl Relay {
                 "connection stats"
             );
             c.close(0u32.into(), b"bye");
+            // Wait only until the CONNECTION_CLOSE frame has left (so the relay frees the
+            // connection now rather than at its idle timeout), not for the draining
+            // period `Endpoint::wait_idle` waits out: that cost every command 0.5 s.
+            let t = tokio::time::Instant::now();
+            while c.stats().frame_tx.connection_close == 0 && t.elapsed() < CLOSE_FLUSH {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
-        let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;
     }
 }
 
@@ -430,6 +455,9 @@ impl Mailbox {
         let _ = tokio::time::timeout(Duration::from_millis(200), self.recv.read_to_end(1 << 16)).await;
     }
 }
+
+/// Longest a client waits at exit for its goodbye to the relay to be sent.
+const CLOSE_FLUSH: Duration = Duration::from_millis(50);
 
 /// Longest a relay may leave a body read without sending a byte: past it the request
 /// fails as a transport error, which [`Relay::request`] retries within its budget.

@@ -83,7 +83,8 @@ pub struct ReceiveOptions {
     pub out_dir: PathBuf,
     /// Replace existing files.
     pub overwrite: bool,
-    /// Chunks in flight.
+    /// Most chunks in flight (the memory budget, one chunk each; fewer on short paths,
+    /// see [`crate::conn::DEFAULT_MAX_IN_FLIGHT`]).
     pub parallel: usize,
     /// Longest wait for the sender without progress.
     pub wait: Duration,
@@ -292,7 +293,7 @@ impl Receiver<'_> {
         let todo = (0..g.count).filter(|i| !have.contains(i));
         pipeline::run(
             todo,
-            self.opts.parallel,
+            &self.relay.window(self.opts.parallel),
             |i| job.clone().run(i),
             |i| {
                 writeln!(progress, "{i}").map_err(|e| ClientError::io("writing", &progress_path, e))?;

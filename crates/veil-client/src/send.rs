@@ -88,7 +88,8 @@ pub struct SendOptions {
     pub sender_name: Option<String>,
     /// Plaintext bytes per chunk.
     pub chunk_size: u32,
-    /// Chunks in flight.
+    /// Most chunks in flight (the memory budget, one chunk each; fewer on short paths,
+    /// see [`crate::conn::DEFAULT_MAX_IN_FLIGHT`]).
     pub parallel: usize,
 }
 
@@ -476,7 +477,7 @@ impl Upload<'_> {
         let todo = (0..g.count).filter(|i| !in_ranges(stored, *i));
         pipeline::run(
             todo,
-            self.opts.parallel,
+            &self.relay.window(self.opts.parallel),
             |i| job.clone().run(i),
             |len| {
                 done += len;
