@@ -158,6 +158,16 @@ fn transport(idle: Duration, keep_alive: Option<Duration>) -> quinn::TransportCo
     let mut mtu = quinn::MtuDiscoveryConfig::default();
     mtu.upper_bound(16_000);
     t.mtu_discovery_config(Some(mtu));
+    // QUIC_FORWARD_CC=bbr compares quinn's BBR with its default, Cubic (benches/wan.sh).
+    match std::env::var("QUIC_FORWARD_CC").as_deref() {
+        Ok("bbr") => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+        }
+        Ok("newreno") => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::NewRenoConfig::default()));
+        }
+        _ => {}
+    }
     t
 }
 

@@ -159,8 +159,11 @@ async fn run(
     }
     let caps = Capabilities::derive(&key);
     let rx = Receiver { relay, opts, events, tid, key, download: *caps.download.expose(), state };
+    // Chunk 0 is asked for beside the manifest (one round trip saved on small
+    // transfers); it is only opened once the manifest verified and consent was given.
+    let first = rx.prefetch_first();
     let manifest = rx.ask_consent(rx.open_manifest().await?).await?;
-    let plan = rx.download(&manifest, part_dir_out).await?;
+    let plan = rx.download(&manifest, part_dir_out, first).await?;
     let plan = rx.verify(plan, &manifest).await?;
     let (written, text) = rx.finish(plan, &manifest).await?;
     // Count the download only now that everything authenticated.
@@ -239,6 +242,15 @@ impl Receiver<'_> {
         Ok(verified)
     }
 
+    /// Fetch chunk 0 in the background (a resumed download that has it already drops
+    /// the fetch, [`Prefetch`] aborts on drop).
+    fn prefetch_first(&self) -> Option<Prefetch> {
+        let relay = self.relay.clone();
+        let req = Request::GetChunk { tid: self.tid.0, download: self.download, index: 0, wait_secs: 30 };
+        let wait = self.opts.wait;
+        Some(Prefetch(tokio::spawn(async move { fetch(&relay, &req, wait, veil_wire::MAX_CHUNK_BODY).await })))
+    }
+
     /// Show the offer and ask; a refusal forgets the transfer.
     async fn ask_consent(&self, verified: VerifiedManifest) -> Result<Manifest> {
         let VerifiedManifest { manifest, signer, sender_name } = verified;
@@ -263,7 +275,12 @@ impl Receiver<'_> {
 
     /// Download, authenticate and write every chunk not yet done into the plan's
     /// temporary files, `parallel` at a time, recording each in the progress file.
-    async fn download(&self, manifest: &Manifest, part_dir_out: &mut Option<PathBuf>) -> Result<OutputPlan> {
+    async fn download(
+        &self,
+        manifest: &Manifest,
+        part_dir_out: &mut Option<PathBuf>,
+        first: Option<Prefetch>,
+    ) -> Result<OutputPlan> {
         let (plan, part_dir) = self.plan(manifest)?;
         // Ours now (made or checked by the plan): removed after a final error.
         let progress_path = part_dir.join("done");
@@ -288,6 +305,7 @@ impl Receiver<'_> {
             download: self.download,
             wait: self.opts.wait,
             g,
+            first: Arc::new(std::sync::Mutex::new(first.filter(|_| g.count > 0 && !have.contains(&0)))),
         };
         let mut done = already;
         let todo = (0..g.count).filter(|i| !have.contains(i));
@@ -388,17 +406,38 @@ struct GetChunk {
     download: [u8; 32],
     wait: Duration,
     g: Geometry,
+    /// Chunk 0, asked for beside the manifest.
+    first: Arc<std::sync::Mutex<Option<Prefetch>>>,
+}
+
+/// A chunk fetch started early; aborted if nobody takes it.
+struct Prefetch(tokio::task::JoinHandle<Result<bytes::Bytes>>);
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl GetChunk {
     /// Download chunk `i`; returns `i`.
     async fn run(self, i: u64) -> Result<u64> {
-        let GetChunk { relay, plan, key, tid, download, wait, g } = self;
+        let GetChunk { relay, plan, key, tid, download, wait, g, first } = self;
         // A chunk's sealed size follows from its plaintext size: ask for no more.
         let cap = chunk::sealed_len(g.len(i) as usize, chunk::FILE_MESSAGE_SIZE);
         let cap = u32::try_from(cap).unwrap_or(u32::MAX).min(veil_wire::MAX_CHUNK_BODY);
-        let req = Request::GetChunk { tid: tid.0, download, index: i, wait_secs: 30 };
-        let sealed = fetch(&relay, &req, wait, cap).await?;
+        let early = if i == 0 { first.lock().ok().and_then(|mut f| f.take()) } else { None };
+        let early = match early {
+            Some(mut p) => (&mut p.0).await.ok().and_then(Result::ok).filter(|b| b.len() <= cap as usize),
+            None => None,
+        };
+        let sealed = match early {
+            Some(b) => b,
+            None => {
+                let req = Request::GetChunk { tid: tid.0, download, index: i, wait_secs: 30 };
+                fetch(&relay, &req, wait, cap).await?
+            }
+        };
         tokio::task::spawn_blocking(move || -> Result<()> {
             let plain = chunk::open_chunk(&key, &tid, i, g.is_last(i), &sealed)?;
             if plain.len() as u64 != g.len(i) {

@@ -178,8 +178,12 @@ async fn run(
     state_out.clone_from(&state_name);
     let t = SendTransfer::resume_or_new(&opts.home, state_name)?;
     t.save(t.delivered)?;
-    create(&relay, opts, &t, &entries).await?;
-    let exchange = announce(&relay, opts, &t, &events).await?;
+    // The transfer is registered while the mailbox opens (one round trip, not two); the
+    // key exchange starts only once both are done, so no receiver can hold the key of a
+    // transfer the relay does not know yet.
+    let (created, exchange) = tokio::join!(create(&relay, opts, &t, &entries), announce(&relay, opts, &t, &events));
+    created?;
+    let exchange = exchange?.map(|start| start());
     let content = spooled.map_or(ContentKind::Files, |s| s.kind);
     let up = Upload { relay: &relay, opts, content, t: &t, events: &events };
     let entries = match exchange {
@@ -233,6 +237,8 @@ struct SendTransfer<'a> {
     key: ContentKey,
     owner: OwnerSecret,
     delivered: bool,
+    /// Continued from a resume state (the relay may hold some of it already).
+    resumed: bool,
 }
 
 impl<'a> SendTransfer<'a> {
@@ -245,7 +251,7 @@ impl<'a> SendTransfer<'a> {
         };
         Ok(match prior {
             Some(ResumeState { tid, key, owner: Some(owner), delivered }) => {
-                SendTransfer { home, state, tid, key, owner, delivered: delivered.unwrap_or(false) }
+                SendTransfer { home, state, tid, key, owner, delivered: delivered.unwrap_or(false), resumed: true }
             }
             _ => SendTransfer {
                 home,
@@ -254,6 +260,7 @@ impl<'a> SendTransfer<'a> {
                 key: ContentKey::random(),
                 owner: OwnerSecret::random(),
                 delivered: false,
+                resumed: false,
             },
         })
     }
@@ -301,6 +308,8 @@ async fn create(relay: &Relay, opts: &SendOptions, t: &SendTransfer<'_>, entries
 
 /// The key exchange running beside the upload; it yields the verifier.
 type Exchange = JoinHandle<Result<String>>;
+/// A key exchange ready to start (its mailbox is open and the code shown).
+type StartExchange = Box<dyn FnOnce() -> Exchange + Send>;
 
 /// Show the receiver's way in: the ticket (link mode) or the code (code mode, whose
 /// mailbox opens first so the code shows at once; the exchange runs in the background).
@@ -309,7 +318,7 @@ async fn announce(
     opts: &SendOptions,
     t: &SendTransfer<'_>,
     events: &EventSink,
-) -> Result<Option<Exchange>> {
+) -> Result<Option<StartExchange>> {
     match &opts.mode {
         SendMode::Code(chosen) if !t.delivered => start_exchange(relay, chosen.as_deref(), t, events).await.map(Some),
         SendMode::Link { password } => {
@@ -329,7 +338,7 @@ async fn start_exchange(
     chosen: Option<&str>,
     t: &SendTransfer<'_>,
     events: &EventSink,
-) -> Result<Exchange> {
+) -> Result<StartExchange> {
     let chosen = chosen.map(Code::parse).transpose()?;
     let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), veil_wire::Side::Sender).await?;
     let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
@@ -338,13 +347,15 @@ async fn start_exchange(
     }
     events(Event::Code { code: Revealed::new(code.reveal()) });
     let (tid, key, ev) = (t.tid, t.key.clone(), events.clone());
-    Ok(tokio::spawn(async move {
-        ev(Event::Waiting { what: "receiver".into() });
-        let r = crate::pake::sender(&mut mb, &code, &tid, &key).await;
-        if r.is_ok() {
-            mb.close().await;
-        }
-        r
+    Ok(Box::new(move || {
+        tokio::spawn(async move {
+            ev(Event::Waiting { what: "receiver".into() });
+            let r = crate::pake::sender(&mut mb, &code, &tid, &key).await;
+            if r.is_ok() {
+                mb.close().await;
+            }
+            r
+        })
     }))
 }
 
@@ -417,23 +428,32 @@ impl Upload<'_> {
     async fn run(&self, entries: Vec<SourceEntry>) -> Result<Vec<SourceEntry>> {
         let entries = hash(entries).await?;
         let (manifest, sealed_manifest) = self.manifest(&entries)?;
-        let status = self.status().await?;
-        if status.complete == Some(manifest.chunk_count) {
+        // A new transfer holds nothing yet: no need to ask.
+        let status = match self.t.resumed {
+            true => Some(self.status().await?),
+            false => None,
+        };
+        let (stored, has_manifest) = status.as_ref().map_or((&[][..], false), |s| (&s.chunks[..], s.manifest));
+        if status.as_ref().is_some_and(|s| s.complete == Some(manifest.chunk_count)) {
             (self.events)(Event::Progress { done: manifest.total_size, total: manifest.total_size });
             return Ok(entries);
         }
         let (tid, owner) = (self.t.tid.0, self.t.owner_cap());
-        // Write-once on the relay: a resumed send keeps the manifest it stored first.
-        if !status.manifest {
-            let req = Request::PutManifest { tid, owner, len: sealed_manifest.len() as u32 };
-            self.relay.call(&req, Some(Bytes::from(sealed_manifest))).await?;
-        }
+        // Write-once on the relay: a resumed send keeps the manifest it stored first. It
+        // travels beside the chunks, not before them.
+        let put_manifest = async {
+            if !has_manifest {
+                let req = Request::PutManifest { tid, owner, len: sealed_manifest.len() as u32 };
+                self.relay.call(&req, Some(Bytes::from(sealed_manifest))).await?;
+            }
+            Ok(())
+        };
         let g = Geometry {
             chunk_size: u64::from(manifest.chunk_size),
             total: manifest.total_size,
             count: manifest.chunk_count,
         };
-        self.put_chunks(g, &status.chunks, &entries).await?;
+        tokio::try_join!(put_manifest, self.put_chunks(g, stored, &entries))?;
         self.relay.call(&Request::Complete { tid, owner, chunk_count: g.count }, None).await?;
         Ok(entries)
     }
