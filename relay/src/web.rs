@@ -47,9 +47,10 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 /// Every response's policy: scripts only from this origin (and WebAssembly, which
-/// libsodium is), no inline script, no third-party origin, no framing, no referrer.
+/// libsodium is), no inline script, no third-party origin, not framed by anyone (the page
+/// itself frames its download URL, which its service worker answers), no referrer.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
-     style-src 'self'; img-src 'self'; connect-src 'self'; worker-src 'self'; base-uri 'none'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; worker-src 'self'; frame-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
 /// How long a chunk request waits for a chunk the sender is still uploading.
@@ -238,7 +239,10 @@ async fn asset(method: Method, uri: axum::http::Uri) -> Response {
     let path = if uri.path() == "/index.html" { "/" } else { uri.path() };
     match ASSETS.iter().find(|(p, _, _)| *p == path) {
         Some((_, mime, body)) if method == Method::GET || method == Method::HEAD => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(mime)), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
             Bytes::from_static(body),
         )
             .into_response(),
@@ -261,7 +265,10 @@ async fn headers_and_log(ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>, req
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"));
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -189,13 +189,13 @@ async function download(job, name) {
   channel.port1.onmessage = (ev) => {
     const m = ev.data;
     if (m.ready) {
-      const a = document.createElement('a');
-      a.href = `/dl/${id}/${encodeURIComponent(name)}`;
-      a.download = name;
-      a.rel = 'noreferrer';
-      document.body.append(a);
-      a.click();
-      a.remove();
+      // A navigation (in a hidden frame) goes through the service worker, whose answer
+      // is an attachment: the browser's download manager takes it. (Chromium sends
+      // `<a download>` requests past service workers.)
+      const frame = document.createElement('iframe');
+      frame.hidden = true;
+      frame.src = `/dl/${id}/${encodeURIComponent(name)}`;
+      document.body.append(frame);
     } else if (m.bytes !== undefined) {
       const pct = total ? Math.min(100, (100 * m.bytes) / total) : 100;
       $('bar-fill').style.width = `${pct}%`;
