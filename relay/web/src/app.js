@@ -3,7 +3,7 @@
 // to the service worker (sw.js), which streams the verified bytes to the browser's
 // download manager.
 import * as f from './format.js';
-import { api, describe, fileName, getBytes, relayError, single } from './receive.js';
+import { api, describe, downloadStream, fileName, getBytes, relayError, single } from './receive.js';
 
 const $ = (id) => document.getElementById(id);
 const STATES = ['loading', 'empty', 'locked', 'offer', 'failed'];
@@ -125,6 +125,8 @@ function render(tid, key, caps, status, { manifest: m, signer, senderName }) {
     : `${files.length} file${files.length === 1 ? '' : 's'}, ${formatSize(m.totalSize)}, saved as one .zip`;
   const list = $('files');
   list.textContent = '';
+  // One file: its name and size are the title already.
+  list.hidden = one;
   const SHOWN = 200;
   for (const e of m.entries.slice(0, SHOWN)) {
     const li = document.createElement('li');
@@ -144,11 +146,16 @@ function render(tid, key, caps, status, { manifest: m, signer, senderName }) {
     li.textContent = `and ${m.entries.length - SHOWN} more`;
     list.append(li);
   }
+  // The name is signed but only a claim; the key's fingerprint is what to compare.
+  const who = document.createElement('span');
+  who.className = 'who';
+  who.textContent = senderName ? `${senderName} (as claimed)` : 'No name given';
   const fp = document.createElement('span');
   fp.className = 'fp';
-  fp.textContent = f.fingerprint(signer);
-  $('sender').textContent = senderName ? `${senderName} (as claimed), key ` : 'Key ';
-  $('sender').append(fp);
+  fp.title = 'Fingerprint of the key that signed this transfer';
+  fp.textContent = `key ${f.fingerprint(signer)}`;
+  $('sender').textContent = '';
+  $('sender').append(who, fp);
   $('expires').textContent = formatExpiry(status.expires_in_secs);
   if (status.max_downloads !== null && status.max_downloads !== undefined) {
     $('limit-row').hidden = false;
@@ -160,32 +167,64 @@ function render(tid, key, caps, status, { manifest: m, signer, senderName }) {
   show('offer');
 }
 
+/** The service worker controlling this page, once it does (at most 10 s). */
 async function controller() {
-  await swReady;
-  if (navigator.serviceWorker.controller) return navigator.serviceWorker.controller;
-  await new Promise((resolve, reject) => {
-    navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true });
-    setTimeout(() => reject(new Error('the download helper (service worker) did not start')), 10000);
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the download helper (service worker) did not start')), 5000);
   });
-  return navigator.serviceWorker.controller;
+  try {
+    await Promise.race([swReady, late]);
+    if (!navigator.serviceWorker.controller) {
+      const changed = new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+      await Promise.race([changed, late]);
+    }
+    return navigator.serviceWorker.controller;
+  } finally {
+    clearTimeout(timer);
+  }
 }
+
+/** Largest download saved through memory when no service worker can stream it. */
+const MEMORY_LIMIT = 512 * 1000 * 1000;
 
 async function download(job, name) {
   const button = $('download');
   button.disabled = true;
   $('done').hidden = true;
+  const total = Number(job.manifest.totalSize);
+  $('progress').hidden = false;
+  $('progress-text').textContent = 'Starting…';
+  const onEvent = progressHandler(name, total);
   let sw;
   try {
     sw = await controller();
   } catch (e) {
-    fail(`This browser cannot save the download: ${e.message}.`);
+    // Service workers need a certificate the browser trusts (not one clicked through).
+    if (total > MEMORY_LIMIT) {
+      fail(
+        `This browser cannot stream the download to disk (${e.message}), and ${formatSize(total)} is too much to ` +
+          'hold in memory. Open the link on a relay with a trusted certificate, or use `veil receive` with it.',
+      );
+      return;
+    }
+    $('progress-text').textContent = 'Saving through memory (this relay\'s certificate is not trusted by the browser)…';
+    try {
+      const blob = await new Response(downloadStream(job, onEvent)).blob();
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = name;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+    } catch {
+      // The stream already reported the error.
+    }
     return;
   }
   const id = f.hex(crypto.getRandomValues(new Uint8Array(16)));
   const channel = new MessageChannel();
-  const total = Number(job.manifest.totalSize);
-  $('progress').hidden = false;
-  $('progress-text').textContent = 'Starting…';
   channel.port1.onmessage = (ev) => {
     const m = ev.data;
     if (m.ready) {
@@ -196,7 +235,18 @@ async function download(job, name) {
       frame.hidden = true;
       frame.src = `/dl/${id}/${encodeURIComponent(name)}`;
       document.body.append(frame);
-    } else if (m.bytes !== undefined) {
+    } else {
+      onEvent(m);
+    }
+  };
+  sw.postMessage({ ...job, id }, [channel.port2]);
+}
+
+/** Show the events of a download (from the service worker or the in-page fallback). */
+function progressHandler(name, total) {
+  const button = $('download');
+  return (m) => {
+    if (m.bytes !== undefined) {
       const pct = total ? Math.min(100, (100 * m.bytes) / total) : 100;
       $('bar-fill').style.width = `${pct}%`;
       $('progress-text').textContent = `Decrypting and verifying… ${formatSize(m.bytes)} of ${formatSize(total)}`;
@@ -216,7 +266,6 @@ async function download(job, name) {
       fail(m.error);
     }
   };
-  sw.postMessage({ ...job, id }, [channel.port2]);
 }
 
 $('paste-form').onsubmit = (ev) => {
