@@ -296,26 +296,49 @@ fn problem(status: StatusCode, code: &str, message: &str) -> Response {
     r
 }
 
-fn wire_problem(e: WireError) -> Response {
-    let status = match e.code {
-        ErrorCode::BadRequest | ErrorCode::TooLarge => StatusCode::BAD_REQUEST,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Forbidden | ErrorCode::AuthRequired => StatusCode::FORBIDDEN,
-        ErrorCode::Expired | ErrorCode::DownloadLimit => StatusCode::GONE,
-        ErrorCode::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Timeout | ErrorCode::Storage => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    problem(status, &format!("{:?}", e.code), &e.message)
+/// Why a web request failed: an HTTP status and a JSON body.
+#[derive(Debug)]
+struct WebError {
+    status: StatusCode,
+    code: String,
+    message: String,
 }
 
-fn tid(s: &str) -> Result<TransferId, Response> {
-    veil_wire::tid_from_hex(s).ok_or_else(|| problem(StatusCode::NOT_FOUND, "NotFound", "no such transfer"))
+impl WebError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> WebError {
+        WebError { status, code: code.to_string(), message: message.into() }
+    }
+}
+
+impl From<WireError> for WebError {
+    fn from(e: WireError) -> WebError {
+        let status = match e.code {
+            ErrorCode::BadRequest | ErrorCode::TooLarge => StatusCode::BAD_REQUEST,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Forbidden | ErrorCode::AuthRequired => StatusCode::FORBIDDEN,
+            ErrorCode::Expired | ErrorCode::DownloadLimit => StatusCode::GONE,
+            ErrorCode::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Timeout | ErrorCode::Storage => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        WebError { status, code: format!("{:?}", e.code), message: e.message }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        problem(self.status, &self.code, &self.message)
+    }
+}
+
+fn tid(s: &str) -> Result<TransferId, WebError> {
+    veil_wire::tid_from_hex(s).ok_or_else(|| WebError::new(StatusCode::NOT_FOUND, "NotFound", "no such transfer"))
 }
 
 /// A capability from header `name` (64 hex digits).
-fn cap(headers: &HeaderMap, name: &str) -> Result<[u8; 32], Response> {
-    let missing = || problem(StatusCode::FORBIDDEN, "Forbidden", &format!("the {name} header is missing or malformed"));
+fn cap(headers: &HeaderMap, name: &str) -> Result<[u8; 32], WebError> {
+    let missing =
+        || WebError::new(StatusCode::FORBIDDEN, "Forbidden", format!("the {name} header is missing or malformed"));
     let v = headers.get(name).and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
     if v.len() != 64 {
         return Err(missing());
@@ -325,55 +348,55 @@ fn cap(headers: &HeaderMap, name: &str) -> Result<[u8; 32], Response> {
     Ok(out)
 }
 
-async fn status(State(s): State<Arc<Shared>>, Path(t): Path<String>, headers: HeaderMap) -> Response {
-    let run = async {
-        let tid = tid(&t)?;
-        let cap = cap(&headers, "veil-download")?;
-        let st = s.transfers.status(&tid, &cap).await.map_err(wire_problem)?;
-        Ok::<_, Response>(json(serde_json::json!({
-            "manifest": st.manifest,
-            "complete": st.complete,
-            "downloads": st.downloads,
-            "max_downloads": st.max_downloads,
-            "expires_in_secs": st.expires_in_secs,
-        })))
-    };
-    run.await.unwrap_or_else(|r| r)
+async fn status(State(s): State<Arc<Shared>>, Path(t): Path<String>, headers: HeaderMap) -> Result<Response, WebError> {
+    let tid = tid(&t)?;
+    let cap = cap(&headers, "veil-download")?;
+    let st = s.transfers.status(&tid, &cap).await?;
+    Ok(json(serde_json::json!({
+        "manifest": st.manifest,
+        "complete": st.complete,
+        "downloads": st.downloads,
+        "max_downloads": st.max_downloads,
+        "expires_in_secs": st.expires_in_secs,
+    })))
 }
 
-async fn manifest(State(s): State<Arc<Shared>>, Path(t): Path<String>, headers: HeaderMap) -> Response {
-    let run = async {
-        let tid = tid(&t)?;
-        let cap = cap(&headers, "veil-download")?;
-        let body = s.transfers.get_manifest(&tid, &cap, Duration::ZERO).await.map_err(wire_problem)?;
-        Ok::<_, Response>(ranged(&headers, body))
-    };
-    run.await.unwrap_or_else(|r| r)
+async fn manifest(
+    State(s): State<Arc<Shared>>,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let tid = tid(&t)?;
+    let cap = cap(&headers, "veil-download")?;
+    let body = s.transfers.get_manifest(&tid, &cap, Duration::ZERO).await?;
+    Ok(ranged(&headers, body))
 }
 
-async fn chunk(State(s): State<Arc<Shared>>, Path((t, index)): Path<(String, String)>, headers: HeaderMap) -> Response {
-    let run = async {
-        let tid = tid(&t)?;
-        let index: u64 = index
-            .parse()
-            .ok()
-            .filter(|i| *i <= veil_wire::MAX_CHUNK_INDEX)
-            .ok_or_else(|| problem(StatusCode::NOT_FOUND, "NotFound", "no such chunk"))?;
-        let cap = cap(&headers, "veil-download")?;
-        let body = s.transfers.get_chunk(&tid, &cap, index, CHUNK_WAIT).await.map_err(wire_problem)?;
-        Ok::<_, Response>(ranged(&headers, body))
-    };
-    run.await.unwrap_or_else(|r| r)
+async fn chunk(
+    State(s): State<Arc<Shared>>,
+    Path((t, index)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let tid = tid(&t)?;
+    let index: u64 = index
+        .parse()
+        .ok()
+        .filter(|i| *i <= veil_wire::MAX_CHUNK_INDEX)
+        .ok_or_else(|| WebError::new(StatusCode::NOT_FOUND, "NotFound", "no such chunk"))?;
+    let cap = cap(&headers, "veil-download")?;
+    let body = s.transfers.get_chunk(&tid, &cap, index, CHUNK_WAIT).await?;
+    Ok(ranged(&headers, body))
 }
 
-async fn receipt(State(s): State<Arc<Shared>>, Path(t): Path<String>, headers: HeaderMap) -> Response {
-    let run = async {
-        let tid = tid(&t)?;
-        let cap = cap(&headers, "veil-receipt")?;
-        let remaining = s.transfers.receipt(&tid, &cap).await.map_err(wire_problem)?;
-        Ok::<_, Response>(json(serde_json::json!({ "remaining": remaining })))
-    };
-    run.await.unwrap_or_else(|r| r)
+async fn receipt(
+    State(s): State<Arc<Shared>>,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let tid = tid(&t)?;
+    let cap = cap(&headers, "veil-receipt")?;
+    let remaining = s.transfers.receipt(&tid, &cap).await?;
+    Ok(json(serde_json::json!({ "remaining": remaining })))
 }
 
 /// `body`, or the part a single `Range: bytes=...` asks for (so a download can resume).

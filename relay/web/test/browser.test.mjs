@@ -25,6 +25,7 @@ let relay;
 let relayLog = '';
 let relayEnv;
 let webUrl;
+let httpAddr;
 let browser;
 
 function sha256(path) {
@@ -43,6 +44,8 @@ before(async () => {
   const lines = createInterface({ input: relay.stdout });
   for await (const line of lines) {
     relayLog += `${line}\n`;
+    const http = line.match(/http on (\S+)/);
+    if (http) httpAddr = http[1];
     const web = line.match(/links open at (\S+)#<ticket>/);
     if (web) webUrl = web[1];
     const c = line.match(/^clients: VEIL_RELAY=(\S+)/);
@@ -303,6 +306,58 @@ test('a tampered chunk shows an error and no file completes', async () => {
   await context.close();
 });
 
+test('ciphertext endpoints: capability, ranges, download limit, metrics', async () => {
+  const src = join(dir, 'once.txt');
+  writeFileSync(src, 'only once\n');
+  const { first, exit } = sendLink([src, '--max-downloads', '1']);
+  const ev = await first;
+  secret(ev);
+  assert.equal((await exit).code, 0);
+  const t = f.parseTicket(ev.ticket);
+  const caps = f.capabilities(t.key);
+  const base = `${webUrl}v1/transfers/${f.hex(t.tid)}`;
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+  const get = (path, headers) => ctx.request.get(base + path, { headers });
+  const dl = { 'Veil-Download': f.hex(caps.download) };
+  assert.equal((await get('/chunks/0', {})).status(), 403, 'no capability');
+  assert.equal((await get('/chunks/0', { 'Veil-Download': f.hex(caps.receipt) })).status(), 403, 'wrong capability');
+  assert.equal((await get('/chunks/0', { 'Veil-Download': 'zz' })).status(), 403, 'malformed capability');
+  const whole = await get('/chunks/0', dl);
+  assert.equal(whole.status(), 200);
+  const sealed = await whole.body();
+  assert.equal(f.hex(f.openChunk(t.key, t.tid, 0n, true, new Uint8Array(sealed))), Buffer.from('only once\n').toString('hex'));
+  const part = await get('/chunks/0', { ...dl, Range: 'bytes=10-19' });
+  assert.equal(part.status(), 206);
+  assert.equal(part.headers()['content-range'], `bytes 10-19/${sealed.length}`);
+  assert.ok((await part.body()).equals(sealed.subarray(10, 20)));
+  assert.equal((await get('/chunks/0', { ...dl, Range: `bytes=${sealed.length}-` })).status(), 416);
+  assert.equal((await get('/chunks/zz', dl)).status(), 404);
+  assert.equal((await ctx.request.get(`${webUrl}v1/transfers/nothex/manifest`, { headers: dl })).status(), 404);
+  const receipt = (cap) => ctx.request.post(`${base}/receipt`, { headers: { 'Veil-Receipt': f.hex(cap) } });
+  assert.equal((await receipt(caps.download)).status(), 403, 'the download capability is not a receipt');
+  const counted = await receipt(caps.receipt);
+  assert.equal(counted.status(), 200);
+  assert.deepEqual(await counted.json(), { remaining: 0 });
+  const gone = await get('/chunks/0', dl);
+  assert.equal(gone.status(), 410, 'the download limit holds on the web side');
+  assert.equal((await gone.json()).code, 'DownloadLimit');
+  await ctx.close();
+  const metrics = await (await fetch(`http://${httpAddr}/metrics`)).text();
+  assert.match(metrics, /veil_relay_downloads_completed_total [1-9]/);
+  assert.match(metrics, /veil_relay_bytes_out_total [1-9]/);
+  assert.match(metrics, /reason="download_limit"/);
+});
+
+test('security headers', async () => {
+  const res = await fetchInsecure(webUrl);
+  assert.match(res.headers['content-security-policy'], /script-src 'self' 'wasm-unsafe-eval';/);
+  assert.doesNotMatch(res.headers['content-security-policy'], /unsafe-inline/);
+  assert.equal(res.headers['referrer-policy'], 'no-referrer');
+  assert.equal(res.headers['x-content-type-options'], 'nosniff');
+  assert.doesNotMatch(res.body, /<script>|<script [^>]*>[^<]/, 'no inline script');
+});
+
+// Last: every secret made above is known by now.
 test('neither the relay log nor any request the browser made holds a key or a fragment', () => {
   assert.ok(secrets.length >= 8, 'secrets were collected');
   const webLines = relayLog.split('\n').filter((l) => l.includes('web request'));
@@ -319,15 +374,6 @@ test('neither the relay log nor any request the browser made holds a key or a fr
     assert.ok(!r.url.includes('#'), `request ${r.url} carries a fragment`);
     assert.ok(!('referer' in r.headers), `request ${r.url} sends a Referer: ${r.headers.referer}`);
   }
-});
-
-test('security headers', async () => {
-  const res = await fetchInsecure(webUrl);
-  assert.match(res.headers['content-security-policy'], /script-src 'self' 'wasm-unsafe-eval';/);
-  assert.doesNotMatch(res.headers['content-security-policy'], /unsafe-inline/);
-  assert.equal(res.headers['referrer-policy'], 'no-referrer');
-  assert.equal(res.headers['x-content-type-options'], 'nosniff');
-  assert.doesNotMatch(res.body, /<script>|<script [^>]*>[^<]/, 'no inline script');
 });
 
 async function fetchInsecure(url) {
