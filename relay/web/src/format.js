@@ -1,7 +1,8 @@
 // The receiver's half of veil's format (crates/veil-format/FORMAT.md): tickets,
 // capabilities, the manifest (open, signature check, invariants) and chunks. Primitives
-// come from libsodium (secretstream, KDF's BLAKE2b, Ed25519, Argon2id) and @noble/hashes
-// (BLAKE3); only base32 and postcard decoding are written here, pinned by the vectors.
+// come from libsodium (secretstream, KDF's BLAKE2b, Ed25519, Argon2id; BLAKE3 of the
+// files is hash-wasm's, in receive.js); only base32 and postcard decoding are written
+// here, pinned by the vectors.
 import sodiumModule from 'libsodium-wrappers-sumo';
 
 let sodium = null;

@@ -2,7 +2,7 @@
 // single file, a stored (uncompressed) zip for several files or a folder. Nothing is
 // held beyond a few chunks in flight, so any size streams to disk. Used by the service
 // worker (sw.js); the API it talks to is veil-relay's web side (relay/src/web.rs).
-import { blake3 } from '@noble/hashes/blake3.js';
+import { createBLAKE3 } from 'hash-wasm';
 import { makeZip, predictLength } from 'client-zip';
 import * as f from './format.js';
 
@@ -113,7 +113,8 @@ class Source {
 
 /** The bytes of one file entry, checked against its BLAKE3 hash before the last byte. */
 async function* fileBytes(src, entry) {
-  const h = blake3.create();
+  const h = await createBLAKE3();
+  h.init();
   let left = entry.size;
   let held = null;
   while (left > 0n) {
@@ -123,7 +124,7 @@ async function* fileBytes(src, entry) {
     if (held) yield held;
     held = part;
   }
-  const got = h.digest();
+  const got = h.digest('binary');
   if (f.hex(got) !== f.hex(entry.hash)) throw new f.FormatError('HashMismatch', `${entry.path} does not match its hash`);
   if (held) yield held;
 }

@@ -245,6 +245,17 @@ test('pake.json: the key derivation after SPAKE2 (the browser runs no code excha
   t.diagnostic('code parsing and SPAKE2 runs are not part of the browser receiver (links only)');
 });
 
+test('BLAKE3 (file hashes in the manifest) is the reference function', async () => {
+  const { createBLAKE3 } = await import('hash-wasm');
+  const h = await createBLAKE3();
+  h.init();
+  assert.equal(h.digest('hex'), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+  h.init();
+  h.update(new Uint8Array(1025).map((_, i) => i % 251));
+  // The official test vector for input length 1025 (BLAKE3 test_vectors.json).
+  assert.equal(h.digest('hex'), 'd00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444');
+});
+
 test('words.json: the browser uses no word list', (t) => {
   assert.ok(load('words.json').length > 0);
   t.diagnostic('word lists are for codes and passphrases, which the browser never makes');
