@@ -153,6 +153,9 @@ async fn run() -> Result<()> {
     );
     if let (Some(addr), Some(url)) = (server.web_addr, &server.web_url) {
         println!("web page on {addr} (HTTPS): links open at {url}#<ticket>");
+        if addr.ip().is_unspecified() && url.contains(&addr.to_string()) {
+            eprintln!("veil-relay: warning: links name {addr}, which no browser can open: set --web-url");
+        }
     }
     println!("certificate fingerprint: {}", server.fingerprint);
     println!("clients: VEIL_RELAY={}#{}", server.quic_addr, server.fingerprint);

@@ -228,6 +228,14 @@ export function describe(e) {
     }
     return e.message;
   }
-  if (e instanceof RelayError) return e.message;
+  if (e instanceof RelayError) {
+    const known = {
+      NotFound: 'This link leads nowhere: the transfer does not exist, or it expired and was deleted.',
+      Expired: 'This link has expired.',
+      DownloadLimit: 'This link was already downloaded as many times as the sender allowed.',
+      Forbidden: 'The relay refused this link (it does not match the transfer).',
+    };
+    return known[e.code] || `The relay answered: ${e.message}`;
+  }
   return `Download failed: ${e && e.message ? e.message : e}`;
 }
