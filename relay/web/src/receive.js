@@ -31,21 +31,46 @@ export async function relayError(res) {
   return new RelayError(res.status, body.code || 'Http', body.message || `the relay answered ${res.status}`);
 }
 
-/** GET with the download capability in a header (never in the URL). */
+/**
+ * GET with the download capability in a header (never in the URL). A body cut off
+ * midway is resumed with a Range request from the bytes already received.
+ */
 export async function getBytes(url, download) {
+  const parts = [];
+  let got = 0;
   let last;
   for (let attempt = 0; attempt < RETRIES; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 300 * attempt));
+    const headers = { 'Veil-Download': f.hex(download) };
+    if (got > 0) headers.Range = `bytes=${got}-`;
     let res;
     try {
-      res = await fetch(url, { headers: { 'Veil-Download': f.hex(download) }, cache: 'no-store' });
+      res = await fetch(url, { headers, cache: 'no-store' });
     } catch (e) {
       last = e;
-      await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
       continue;
     }
-    if (res.ok) return new Uint8Array(await res.arrayBuffer());
-    last = await relayError(res);
-    if (res.status < 500) break;
+    if (!res.ok) {
+      last = await relayError(res);
+      if (res.status < 500) break;
+      continue;
+    }
+    if (got > 0 && res.status !== 206) {
+      // The whole body again: start over.
+      parts.length = 0;
+      got = 0;
+    }
+    try {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return parts.length === 1 ? parts[0] : f.concat(...parts);
+        parts.push(value);
+        got += value.length;
+      }
+    } catch (e) {
+      last = e;
+    }
   }
   throw last;
 }
