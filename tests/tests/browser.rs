@@ -44,5 +44,5 @@ fn committed_bundle_matches_its_sources() {
 
 #[test]
 fn links_open_and_download_in_chromium() {
-    node(&["--test", "--test-concurrency=1", "test/browser.test.mjs"]);
+    node(&["--test", "test/browser.test.mjs"]);
 }

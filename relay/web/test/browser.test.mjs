@@ -10,11 +10,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 import * as f from '../src/format.js';
 
-const BIN = process.env.VEIL_BIN_DIR || join(import.meta.dirname, '../../../target/debug');
+const BIN = process.env.VEIL_BIN_DIR || fileURLToPath(new URL('../../../target/debug', import.meta.url));
 const CHROMIUM = process.env.VEIL_CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.VEIL_SCREENSHOTS || null;
 const dir = mkdtempSync(join(tmpdir(), 'veil-browser-'));
