@@ -154,7 +154,7 @@ impl Server {
         let shared = shared_state(&config, store, quic_addr, &fingerprint, web_url.clone())?;
         let mut tasks = vec![tokio::spawn(quic::accept_loop(shared.clone(), endpoint.clone()))];
         if let Some(w) = web {
-            tasks.push(w.serve(shared.clone(), web::tls_config(&tls)?));
+            tasks.push(w.serve(shared.clone(), web::tls_config(&tls)?, config.idle_timeout));
         }
         let http_addr = match config.http {
             Some(addr) => Some(serve_http(&shared, addr, &mut tasks).await?),

@@ -82,13 +82,19 @@ impl WebListener {
         Ok(WebListener { listener, addr, url })
     }
 
-    /// Serve HTTPS with `tls` until the task is aborted.
-    pub fn serve(self, shared: Arc<Shared>, tls: Arc<rustls::ServerConfig>) -> tokio::task::JoinHandle<()> {
+    /// Serve HTTPS with `tls` until the task is aborted; a connection with no traffic
+    /// either way for `idle` is closed (so a client going quiet cannot keep its slot).
+    pub fn serve(
+        self,
+        shared: Arc<Shared>,
+        tls: Arc<rustls::ServerConfig>,
+        idle: Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let local = self.addr;
         let acceptor = TlsAcceptor::from(tls);
         let slots = shared.clone();
-        let accept = tokio::spawn(accept_loop(self.listener, acceptor, slots, tx));
+        let accept = tokio::spawn(accept_loop(self.listener, acceptor, slots, tx, idle));
         let app = router(shared).into_make_service_with_connect_info::<PeerAddr>();
         tokio::spawn(async move {
             let _accept = AbortOnDrop(accept);
@@ -125,6 +131,7 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     shared: Arc<Shared>,
     tx: tokio::sync::mpsc::Sender<(Conn, SocketAddr)>,
+    idle: Duration,
 ) {
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -144,7 +151,8 @@ async fn accept_loop(
         tokio::spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {
-                    let _ = tx.send((Conn { inner: tls, _permit: permit }, peer)).await;
+                    let conn = Conn { inner: tls, _permit: permit, idle, quiet: Box::pin(tokio::time::sleep(idle)) };
+                    let _ = tx.send((conn, peer)).await;
                 }
                 Ok(Err(e)) => tracing::debug!(error = %e, "web TLS handshake failed"),
                 Err(_) => tracing::debug!("web TLS handshake timed out"),
@@ -186,24 +194,53 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
     }
 }
 
-/// A TLS connection holding its connection slot until it closes.
+/// A TLS connection holding its connection slot until it closes, closed after `idle`
+/// without traffic.
 struct Conn {
     inner: TlsStream<TcpStream>,
     _permit: crate::slots::ConnPermit,
+    idle: Duration,
+    quiet: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Conn {
+    /// After a poll of the stream: progress pushes the deadline back; waiting past it is
+    /// an error that closes the connection.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, r: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        match r {
+            Poll::Ready(v) => {
+                let next = tokio::time::Instant::now() + self.idle;
+                self.quiet.as_mut().reset(next);
+                Poll::Ready(v)
+            }
+            Poll::Pending => match self.quiet.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "web connection idle")))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
 }
 
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_read(cx, buf);
+        me.watch(cx, r)
     }
 }
 
 impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_write(cx, buf);
+        me.watch(cx, r)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_flush(cx);
+        me.watch(cx, r)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
@@ -213,7 +250,9 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_write_vectored(cx, bufs);
+        me.watch(cx, r)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()

@@ -132,3 +132,29 @@ async fn chunks_over_https_need_the_download_capability_and_honour_ranges() {
     client.close().await;
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_web_connection_is_closed_after_the_idle_timeout() {
+    let relay = TestRelay::start_with(Arc::new(MemoryStore::new()), |cfg| {
+        cfg.web = Some("127.0.0.1:0".parse().unwrap());
+        cfg.idle_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let tcp = tokio::net::TcpStream::connect(relay.server.web_addr.unwrap()).await.unwrap();
+    // Handshake done, then silence: the relay hangs up within the idle timeout (plus slack).
+    let pin = veil_quic::PinVerifier::new(Some(relay.server.fingerprint.clone()));
+    let cfg = rustls::ClientConfig::builder_with_provider(veil_quic::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(pin)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await.unwrap();
+    let t = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), tls.read(&mut buf)).await;
+    assert!(r.is_ok(), "the relay kept a silent connection open for 10 s");
+    assert!(t.elapsed() >= std::time::Duration::from_millis(900), "closed too early: {:?}", t.elapsed());
+    relay.stop().await;
+}
