@@ -131,8 +131,14 @@ class Source {
     this.buf = this.buf.subarray(out.length);
     return out;
   }
+  /** Every chunk was read (an empty transfer still has its one empty chunk) and used. */
   async end() {
-    if (this.buf.length !== 0 || !(await this.it.next()).done) throw new f.FormatError('TrailingData', 'more data than the manifest lists');
+    for (;;) {
+      if (this.buf.length !== 0) throw new f.FormatError('TrailingData', 'more data than the manifest lists');
+      const r = await this.it.next();
+      if (r.done) return;
+      this.buf = r.value;
+    }
   }
 }
 

@@ -270,6 +270,24 @@ test('without a service worker (an untrusted certificate) a small download goes 
   await context.close();
 });
 
+test('an empty file downloads as an empty file', async () => {
+  const src = join(dir, 'empty.txt');
+  writeFileSync(src, '');
+  const { first, exit } = sendLink([src]);
+  const ev = await first;
+  secret(ev);
+  assert.equal((await exit).code, 0);
+  const { context, page } = await newPage();
+  await page.goto(ev.url);
+  const button = page.getByRole('button', { name: /Download/ });
+  await button.waitFor();
+  const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  assert.equal(download.suggestedFilename(), 'empty.txt');
+  assert.equal(readFileSync(await download.path()).length, 0);
+  await page.getByText(/Saved to your downloads/).waitFor();
+  await context.close();
+});
+
 function storeChunk(tidHex, index) {
   const base = join(dir, 'relay/store/t', tidHex, 'c');
   const name = index.toString(16).padStart(16, '0');
