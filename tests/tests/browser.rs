@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The web receive page (relay/web): its JavaScript against every format vector, the
-//! committed bundle against its sources, and links opened in headless Chromium against
+//! The web receive page (relay/web): its JavaScript against every format vector, its
+//! download stream against damaged transfers, the committed bundle against its sources, and links opened in headless Chromium against
 //! the real relay and CLI (relay/web/test/browser.test.mjs, driven by playwright-core).
 //! tests/run.sh installs Node, Chromium and the npm packages these need.
 
@@ -35,6 +35,11 @@ fn node(args: &[&str]) {
 #[test]
 fn javascript_format_passes_every_vector() {
     node(&["--test", "test/vectors.test.js"]);
+}
+
+#[test]
+fn javascript_download_stream_refuses_damaged_transfers() {
+    node(&["--test", "test/receive.test.js"]);
 }
 
 #[test]
