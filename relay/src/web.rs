@@ -76,6 +76,11 @@ impl WebListener {
             TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what: "web (HTTPS)", addr, source })?;
         let addr = listener.local_addr().map_err(|e| StartError::Setup(format!("web address: {e}")))?;
         let mut url = url.unwrap_or_else(|| format!("https://{addr}/"));
+        if !url.starts_with("https://") || url.contains(['#', '?']) || url.chars().any(char::is_whitespace) {
+            return Err(StartError::Setup(format!(
+                "the web URL {url:?} must be an https:// URL without a query or fragment (links add #<ticket>)"
+            )));
+        }
         if !url.ends_with('/') {
             url.push('/');
         }

@@ -40,6 +40,21 @@ async fn the_web_url_is_told_only_when_the_page_is_served() {
     assert_eq!(c.request(Request::WebUrl, None).await.0, Response::Web { url });
     c.close().await;
     named.stop().await;
+
+    // Links are URL#TICKET: only an https URL without a fragment or query can carry them.
+    for bad in ["http://veil.example.org/", "https://veil.example.org/#x", "https://veil.example.org/?a=b"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = veil_relay::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            http: None,
+            data_dir: dir.path().to_path_buf(),
+            web: Some("127.0.0.1:0".parse().unwrap()),
+            web_url: Some(bad.to_string()),
+            ..veil_relay::Config::default()
+        };
+        let err = veil_relay::Server::spawn(config, Arc::new(MemoryStore::new())).await.unwrap_err();
+        assert!(err.to_string().contains("https://"), "{bad}: {err}");
+    }
 }
 
 /// One HTTPS request (HTTP/1.1, `Connection: close`) pinning `fingerprint`: status,
