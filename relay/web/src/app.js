@@ -128,22 +128,27 @@ function render(tid, key, caps, status, { manifest: m, signer, senderName }) {
   // One file: its name and size are the title already.
   list.hidden = one;
   const SHOWN = 200;
-  for (const e of m.entries.slice(0, SHOWN)) {
+  // Names below the one top folder that holds everything (the title) are shown relative.
+  const top = one ? null : name.replace(/\.zip$/, '');
+  const under = top && m.entries.every((e) => e.path === top || e.path.startsWith(`${top}/`));
+  const shown = under ? m.entries.filter((e) => e.path !== top) : m.entries;
+  for (const e of shown.slice(0, SHOWN)) {
+    const path = under ? e.path.slice(top.length + 1) : e.path;
     const li = document.createElement('li');
     li.className = e.kind === 'Dir' ? 'dir' : 'file';
     const n = document.createElement('span');
     n.className = 'name';
-    n.textContent = e.kind === 'Dir' ? `${e.path}/` : e.path;
+    n.textContent = e.kind === 'Dir' ? `${path}/` : path;
     const s = document.createElement('span');
     s.className = 'size';
     s.textContent = e.kind === 'Dir' ? '' : formatSize(e.size);
     li.append(n, s);
     list.append(li);
   }
-  if (m.entries.length > SHOWN) {
+  if (shown.length > SHOWN) {
     const li = document.createElement('li');
     li.className = 'more';
-    li.textContent = `and ${m.entries.length - SHOWN} more`;
+    li.textContent = `and ${shown.length - SHOWN} more`;
     list.append(li);
   }
   // The name is signed but only a claim; the key's fingerprint is what to compare.
