@@ -62,6 +62,10 @@ before(async () => {
   assert.match(webUrl, /^https:\/\/127\.0\.0\.1:\d+\/$/);
   // Report the service worker's own requests (chunks, receipt) as well as the page's.
   process.env.PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS = '1';
+  // The relay's certificate is self-signed. ignoreHTTPSErrors alone lets pages load but
+  // not register a service worker (Chromium refuses one from a certificate it does not
+  // trust), so the whole browser ignores certificate errors, as a trusted certificate
+  // would let it; the no-service-worker path has its own test below.
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
