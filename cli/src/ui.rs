@@ -47,9 +47,12 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
             let cmd = if role == "stream" { "watch" } else { "receive" };
             say(format!("On the other machine run:\n\n    veil {cmd} {code}\n"));
         }
-        Event::Ticket { ticket } => {
+        Event::Ticket { ticket, url } => {
             let ticket = ticket.expose();
             say(format!("Ticket: {ticket}"));
+            if let Some(url) = url {
+                say(format!("Open in a browser: {}", url.expose()));
+            }
             if role == "stream" {
                 say(format!("Replay the recording (until it expires) with:\n\n    veil watch --from-start {ticket}\n"));
             } else {

@@ -208,6 +208,7 @@ async fn dispatch(
     let t = &shared.transfers;
     let resp = match req {
         Request::Ping => Response::Ok,
+        Request::WebUrl => Response::Web { url: shared.web_url.clone() },
         req @ Request::Create { tid, size_hint, .. } => {
             shared.access.check_upload(ctx)?;
             shared.access.check_new(ctx, size_hint)?;

@@ -326,10 +326,20 @@ async fn announce(
                 Some(p) => Ticket::encode_with_password(&t.tid, &t.key, p, KdfParams::V1)?,
                 None => Ticket::encode_plain(&t.tid, &t.key),
             };
-            events(Event::Ticket { ticket: Revealed::new(ticket) });
+            let url = web_url(relay).await.map(|base| Revealed::new(format!("{base}#{ticket}")));
+            events(Event::Ticket { ticket: Revealed::new(ticket), url });
             Ok(None)
         }
         SendMode::Code(_) | SendMode::To { .. } => Ok(None),
+    }
+}
+
+/// The base URL of the relay's web page, if it serves one. A relay from before
+/// `WebUrl` answers an error: no page, and the ticket alone is shown.
+async fn web_url(relay: &Relay) -> Option<String> {
+    match relay.request(&veil_wire::Request::WebUrl, None).await {
+        Ok((veil_wire::Response::Web { url }, _)) => url.filter(|u| u.starts_with("https://") && !u.contains('#')),
+        _ => None,
     }
 }
 

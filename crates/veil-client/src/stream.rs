@@ -132,7 +132,10 @@ async fn open_stream(
     };
     let (send, recv) = relay.open_request(&req).await?;
     if opts.record.is_some() {
-        events(Event::Ticket { ticket: Revealed::new(veil_format::ticket::Ticket::encode_plain(&tid, &key)) });
+        events(Event::Ticket {
+            ticket: Revealed::new(veil_format::ticket::Ticket::encode_plain(&tid, &key)),
+            url: None,
+        });
     }
     Ok((Segments::new(send, key, tid, opts), recv))
 }

@@ -252,6 +252,9 @@ pub enum Request {
         /// transfer's expiry).
         expire_secs: u64,
     },
+    /// Ask for the base URL of the relay's web page (answered with [`Response::Web`]).
+    /// A relay older than this request answers `Error` (`BadRequest`): it has no page.
+    WebUrl,
 }
 
 mod sig_bytes {
@@ -443,6 +446,12 @@ pub enum Response {
         entries: Vec<InboxEntry>,
         /// More entries are waiting (delete these, or list again).
         more: bool,
+    },
+    /// Answer to [`Request::WebUrl`]: the base URL of the page that opens links in a
+    /// browser (`URL#TICKET`), or None when this relay serves no page.
+    Web {
+        /// `https://...`, ending in `/`.
+        url: Option<String>,
     },
 }
 

@@ -77,6 +77,7 @@ fn request_id(r: &Request) -> (u8, &'static str) {
         Request::InboxList { .. } => (16, "InboxList"),
         Request::InboxDelete { .. } => (17, "InboxDelete"),
         Request::StreamPublishRecorded { .. } => (18, "StreamPublishRecorded"),
+        Request::WebUrl => (19, "WebUrl"),
     }
 }
 
@@ -91,6 +92,7 @@ fn response_id(r: &Response) -> (u8, &'static str) {
         Response::Redirect { .. } => (6, "Redirect"),
         Response::Challenge { .. } => (7, "Challenge"),
         Response::Inbox { .. } => (8, "Inbox"),
+        Response::Web { .. } => (9, "Web"),
     }
 }
 
@@ -168,6 +170,7 @@ fn requests() -> Vec<(String, Request)> {
             receipt: RECEIPT,
             expire_secs: 86_400,
         },
+        Request::WebUrl,
     ];
     let extra = vec![
         (
@@ -208,9 +211,11 @@ fn responses() -> Vec<(String, Response)> {
             entries: vec![InboxEntry { id: [9; 16], created: 1_700_000_000, sealed: vec![1, 2, 3] }],
             more: false,
         },
+        Response::Web { url: Some("https://relay.example/".to_string()) },
     ];
     let extra = vec![
         ("unlimited", Response::Counted { remaining: None }),
+        ("none", Response::Web { url: None }),
         ("forbidden", Response::Error(WireError::new(ErrorCode::Forbidden, "wrong download capability"))),
     ];
     named("response", response_id, base, extra)
@@ -372,13 +377,13 @@ fn every_variant_has_a_snapshot_and_its_declared_index() {
         }
         assert_eq!(seen, (0..count).collect(), "a variant has no vector");
     }
-    check(requests(), request_id, 19);
-    check(responses(), response_id, 9);
+    check(requests(), request_id, 20);
+    check(responses(), response_id, 10);
     check(mailbox_msgs(), mailbox_id, 6);
     check(stream_frames(), stream_id, 6);
     // Unit variants one past the end would decode if someone appended one; they must not.
-    assert!(decode_body::<Request>(&[19]).is_err());
-    assert!(decode_body::<Response>(&[9]).is_err());
+    assert!(decode_body::<Request>(&[20]).is_err());
+    assert!(decode_body::<Response>(&[10]).is_err());
     assert!(decode_body::<MailboxMsg>(&[6]).is_err());
     assert!(decode_body::<StreamFrame>(&[6]).is_err());
     assert_eq!(decode_body::<Side>(&[0]).unwrap(), Side::Sender);
