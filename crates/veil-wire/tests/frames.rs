@@ -77,6 +77,8 @@ fn request_id(r: &Request) -> (u8, &'static str) {
         Request::InboxList { .. } => (16, "InboxList"),
         Request::InboxDelete { .. } => (17, "InboxDelete"),
         Request::StreamPublishRecorded { .. } => (18, "StreamPublishRecorded"),
+        Request::BundlePut { .. } => (19, "BundlePut"),
+        Request::BundleGet { .. } => (20, "BundleGet"),
     }
 }
 
@@ -168,6 +170,8 @@ fn requests() -> Vec<(String, Request)> {
             receipt: RECEIPT,
             expire_secs: 86_400,
         },
+        Request::BundlePut { len: 1349 },
+        Request::BundleGet { inbox: [8; 32] },
     ];
     let extra = vec![
         (
@@ -372,12 +376,12 @@ fn every_variant_has_a_snapshot_and_its_declared_index() {
         }
         assert_eq!(seen, (0..count).collect(), "a variant has no vector");
     }
-    check(requests(), request_id, 19);
+    check(requests(), request_id, 21);
     check(responses(), response_id, 9);
     check(mailbox_msgs(), mailbox_id, 6);
     check(stream_frames(), stream_id, 6);
     // Unit variants one past the end would decode if someone appended one; they must not.
-    assert!(decode_body::<Request>(&[19]).is_err());
+    assert!(decode_body::<Request>(&[21]).is_err());
     assert!(decode_body::<Response>(&[9]).is_err());
     assert!(decode_body::<MailboxMsg>(&[6]).is_err());
     assert!(decode_body::<StreamFrame>(&[6]).is_err());
@@ -673,6 +677,8 @@ fn arb_request() -> impl Strategy<Value = Request> {
             }
         ),
         (arb_tid(), arb_key()).prop_map(|(tid, download)| Request::StreamWatch { tid, download }),
+        any::<u32>().prop_map(|len| Request::BundlePut { len }),
+        arb_key().prop_map(|inbox| Request::BundleGet { inbox }),
     ]
 }
 
