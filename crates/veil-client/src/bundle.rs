@@ -17,6 +17,10 @@ use veil_format::identity::PublicIdentity;
 use veil_format::pq::KeyBundle;
 use veil_wire::{ErrorCode, Request, Response};
 
+// What we publish and seal fits what the relay keeps.
+const _: () = assert!(veil_format::pq::BUNDLE_LEN <= veil_wire::MAX_BUNDLE_BODY as usize);
+const _: () = assert!(veil_format::sealed::SEALED_LEN <= veil_wire::MAX_INBOX_BODY as usize);
+
 /// Publish our key bundle (the relay keeps one per identity, replacing the last). The
 /// connection authenticates as our identity when the relay asks.
 pub async fn publish(relay: &Relay) -> Result<()> {

@@ -17,6 +17,10 @@ use veil_format::code::{CONFIRM_LEN, Code, PQ_ANSWER_LEN, PQ_OFFER_LEN, PakeStar
 use veil_format::{ContentKey, FormatError, TransferId};
 use veil_wire::MailboxMsg;
 
+// Both post-quantum messages fit one mailbox message.
+const _: () = assert!(CONFIRM_LEN + PQ_OFFER_LEN <= veil_wire::MAX_MAILBOX_BODY);
+const _: () = assert!(CONFIRM_LEN + PQ_ANSWER_LEN <= veil_wire::MAX_MAILBOX_BODY);
+
 async fn next_message(mb: &mut Mailbox) -> Result<Vec<u8>> {
     loop {
         match mb.recv().await? {

@@ -246,7 +246,7 @@ fn key_sizes() {
     assert_eq!(veil_format::pq::BUNDLE_LEN, 1349);
     assert_eq!(id.xwing_secret().public().as_bytes().len(), 1216);
     assert_eq!(SEALED_LEN, 1310);
-    assert!(SEALED_LEN <= 4096 && veil_format::pq::BUNDLE_LEN <= 4096, "fit the relay's inbox and bundle limits");
+    const { assert!(SEALED_LEN <= 4096 && veil_format::pq::BUNDLE_LEN <= 4096, "fit the relay's inbox and bundle limits") };
     assert_eq!(PQ_OFFER_LEN + CONFIRM_LEN, 1257);
     assert_eq!(PQ_ANSWER_LEN + CONFIRM_LEN, 1210);
     // Secrets never print.
