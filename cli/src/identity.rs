@@ -138,6 +138,9 @@ pub fn new(
         eprintln!("Your new passphrase (write it down; it is shown only once):\n\n    {}\n", pass.as_str());
     }
     print_public(&id, json);
+    eprintln!(
+        "People can send to you with `veil send --to` once your post-quantum key is on the relay: run `veil identity publish` (`veil inbox` does it too)."
+    );
     Ok(())
 }
 

@@ -1306,8 +1306,35 @@ fn pq_compute(c: &Value) -> Outputs {
         "xwing_encaps" => {
             let id = Identity::from_seed(key(c, "identity_seed"), KdfParams::V1);
             let public = id.xwing_secret().public();
-            let (ct, ss) = public.encapsulate_with(&arr(c, "randomness")).unwrap();
+            let randomness: [u8; 64] = arr(c, "randomness");
+            let (ct, ss) = public.encapsulate_with(&randomness).unwrap();
             assert_eq!(ct.len(), pq::XWING_CIPHERTEXT_LEN);
+            // X-Wing (draft 06) recomputed from its parts: ML-KEM-768 and X25519 from the
+            // SHAKE256 expansion of the decapsulation key, the SHA3-256 combiner.
+            let xsk = derive(id.seed(), 3, kdf::CTX_IDENTITY);
+            let mut expanded = [0u8; 96];
+            {
+                use sha3::digest::Update;
+                use shake::{ExtendableOutput, XofReader};
+                let mut sh = shake::Shake256::default();
+                sh.update(xsk.expose());
+                sh.finalize_xof().read(&mut expanded);
+            }
+            let mlkem = pq::MlKemSecret::from_seed(&expanded[..64].try_into().unwrap());
+            let sk_x = StaticSecret::from(<[u8; 32]>::try_from(&expanded[64..]).unwrap());
+            let pk_x = XPublic::from(&sk_x).to_bytes();
+            assert_eq!(public.as_bytes()[..], [&mlkem.public()[..], &pk_x].concat()[..]);
+            let (ct_m, ss_m) =
+                pq::mlkem_encapsulate_with(&mlkem.public(), &randomness[..32].try_into().unwrap()).unwrap();
+            let ek_x = StaticSecret::from(<[u8; 32]>::try_from(&randomness[32..]).unwrap());
+            let ct_x = XPublic::from(&ek_x).to_bytes();
+            let ss_x = ek_x.diffie_hellman(&XPublic::from(pk_x)).to_bytes();
+            assert_eq!(ct, [&ct_m[..], &ct_x].concat());
+            let combined: [u8; 32] = {
+                use sha3::Digest;
+                sha3::Sha3_256::digest([ss_m.expose(), &ss_x[..], &ct_x, &pk_x, br"\.//^\"].concat()).into()
+            };
+            assert_eq!(ss.expose(), &combined);
             assert_eq!(id.xwing_secret().decapsulate(&ct).unwrap(), ss);
             let stranger = Identity::from_seed(SecretKey::from_bytes([7; 32]), KdfParams::V1);
             assert_ne!(stranger.xwing_secret().decapsulate(&ct).unwrap(), ss);
