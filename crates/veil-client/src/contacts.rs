@@ -155,3 +155,35 @@ impl Contacts {
         SenderStatus::Unknown { claimed: claimed.map(str::to_string) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use veil_format::identity::Identity;
+
+    #[test]
+    fn old_and_new_strings_of_one_identity_are_one_contact() {
+        let (bob, mallory) = (Identity::ephemeral(), Identity::ephemeral());
+        let (v2, v1) = (bob.public(), bob.public().without_commitment());
+        let mut c = Contacts::default();
+        // Known by the old string, then pinned to the new one: same contact, upgraded.
+        c.add("bob", &v1).unwrap();
+        assert_eq!(c.get("bob"), Some(v1));
+        c.pin("bob", &v2).unwrap();
+        assert_eq!(c.get("bob"), Some(v2));
+        // Re-adding the old string keeps the pinned commitment.
+        c.add("bob", &v1).unwrap();
+        assert_eq!(c.get("bob"), Some(v2));
+        assert_eq!(c.resolve(&v1.encode()).unwrap(), v1);
+        assert_eq!(c.by_key(&v2.ed25519), Some("bob"));
+        // Same Ed25519 and X25519 keys with another X-Wing commitment: a changed key.
+        let forged = PublicIdentity { xwing: Some([9; 32]), ..v2 };
+        assert!(c.add("bob", &forged).is_err());
+        assert!(c.pin("bob", &forged).is_err());
+        assert!(c.add("bob", &mallory.public()).is_err());
+        assert_eq!(c.get("bob"), Some(v2));
+        // Names that look like identity strings (either version) are refused.
+        assert!(validate_name("veilid2abc").is_err() && validate_name("VEILID1x").is_err());
+    }
+}
