@@ -546,8 +546,10 @@ fn identity_vectors() {
         "identity.json",
         "Identities: salt = BLAKE2b-256(\"veil identity salt v1\\0\" || normalized handle)[..16]; seed = \
          Argon2id v1.3 (normalized passphrase, salt, parameters of `kdf_version`, 32 bytes); Ed25519 secret seed \
-         = KDF(seed, 1, \"veilid01\"), X25519 secret = KDF(seed, 2, \"veilid01\"). kdf_version 240 (0xF0) is the \
-         insecure test set; kdf_version 1 is the real default (256 MiB, t = 3, p = 1).",
+         = KDF(seed, 1, \"veilid01\"), X25519 secret = KDF(seed, 2, \"veilid01\"), X-Wing decapsulation key = \
+         KDF(seed, 3, \"veilid01\"). `identity` is the old veilid1 string, `identity_v2` the veilid2 string with the \
+         commitment to the X-Wing key (see pq.json). kdf_version 240 (0xF0) is the insecure test set; kdf_version 1 \
+         is the real default (256 MiB, t = 3, p = 1).",
         vec![
             json!({ "name": "parameters V1", "kind": "kdf_params", "kdf_version": 1 }),
             json!({ "name": "parameters INSECURE_TEST", "kind": "kdf_params", "kdf_version": 0xF0 }),
