@@ -16,7 +16,7 @@ use crate::strict::ed25519_key;
 use ed25519_dalek::{Signature, Signer, SigningKey};
 use ml_kem::{Decapsulate as _, KeyExport as _};
 use x_wing::{Decapsulator as _, TryDecapsulate as _};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Bytes of an X-Wing public (encapsulation) key: ML-KEM-768 (1184) then X25519 (32).
 pub const XWING_PUBLIC_LEN: usize = x_wing::ENCAPSULATION_KEY_SIZE;
@@ -65,10 +65,8 @@ impl XWingSecret {
     /// rejection), which then fails to open whatever it keys.
     pub fn decapsulate(&self, ct: &[u8]) -> Result<SecretKey> {
         let ct = x_wing::Ciphertext::try_from(ct).map_err(|_| FormatError::DecryptionFailed)?;
-        let ss = self.0.try_decapsulate(&ct).map_err(|_| FormatError::DecryptionFailed)?;
-        let mut out = [0u8; 32];
-        out.copy_from_slice(&ss);
-        Ok(SecretKey::from_bytes(out))
+        let mut ss = self.0.try_decapsulate(&ct).map_err(|_| FormatError::DecryptionFailed)?;
+        Ok(secret_from(&mut ss))
     }
 }
 
@@ -121,11 +119,10 @@ impl XWingPublic {
     /// [`XWingPublic::encapsulate`] with chosen randomness (test vectors only): the first
     /// 32 bytes are ML-KEM's `m`, the last 32 the ephemeral X25519 secret.
     pub fn encapsulate_with(&self, randomness: &[u8; XWING_RANDOMNESS_LEN]) -> Result<(Vec<u8>, SecretKey)> {
-        let r = x_wing::kem::common::array::Array::from(*randomness);
-        let (ct, ss) = self.key()?.encapsulate_deterministic(&r);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(&ss);
-        Ok((ct.to_vec(), SecretKey::from_bytes(out)))
+        let mut r = x_wing::kem::common::array::Array::from(*randomness);
+        let (ct, mut ss) = self.key()?.encapsulate_deterministic(&r);
+        r.zeroize();
+        Ok((ct.to_vec(), secret_from(&mut ss)))
     }
 }
 
@@ -161,10 +158,8 @@ impl MlKemSecret {
     pub fn decapsulate(&self, ct: &[u8]) -> Result<SecretKey> {
         let ct = ml_kem::ml_kem_768::Ciphertext::try_from(ct)
             .map_err(|_| FormatError::Malformed { what: "ML-KEM ciphertext", reason: "wrong length" })?;
-        let ss = self.0.decapsulate(&ct);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(&ss);
-        Ok(SecretKey::from_bytes(out))
+        let mut ss = self.0.decapsulate(&ct);
+        Ok(secret_from(&mut ss))
     }
 }
 
@@ -175,10 +170,18 @@ pub fn mlkem_encapsulate_with(ek: &[u8], m: &[u8; 32]) -> Result<(Vec<u8>, Secre
     let bad = || FormatError::Malformed { what: "ML-KEM encapsulation key", reason: "not a valid key" };
     let arr = ml_kem::kem::Key::<ml_kem::ml_kem_768::EncapsulationKey>::try_from(ek).map_err(|_| bad())?;
     let key = ml_kem::ml_kem_768::EncapsulationKey::new(&arr).map_err(|_| bad())?;
-    let (ct, ss) = key.encapsulate_deterministic(&ml_kem::B32::from(*m));
+    let mut m = ml_kem::B32::from(*m);
+    let (ct, mut ss) = key.encapsulate_deterministic(&m);
+    m.zeroize();
+    Ok((ct.to_vec(), secret_from(&mut ss)))
+}
+
+/// Move a KEM's 32-byte shared secret into a [`SecretKey`], wiping the crate's copy.
+fn secret_from(ss: &mut ml_kem::SharedKey) -> SecretKey {
     let mut out = [0u8; 32];
-    out.copy_from_slice(&ss);
-    Ok((ct.to_vec(), SecretKey::from_bytes(out)))
+    out.copy_from_slice(ss);
+    ss.zeroize();
+    SecretKey::from_bytes(out)
 }
 
 /// [`mlkem_encapsulate_with`] with 32 fresh random bytes.
