@@ -1,5 +1,5 @@
 //! The key exchange over a relay mailbox: SPAKE2, key confirmation, the post-quantum
-//! hybrid step (ML-KEM-768 under the PAKE key) and key delivery, in the same three
+//! hybrid step (ML-KEM-768 under the PAKE key) and key delivery, in the same two
 //! messages per side as before the hybrid step (no extra round trip):
 //!
 //! ```text
