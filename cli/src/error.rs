@@ -28,6 +28,9 @@ pub(crate) fn hint(e: &ClientError) -> &'static str {
     match e {
         ClientError::Exists(_) => "; use --overwrite to replace it",
         ClientError::PasswordNeeded => " (--password or VEIL_PASSWORD)",
+        ClientError::NoKeyBundle { .. } => {
+            ": ask them to run `veil identity publish` (or `veil inbox`) with a current veil"
+        }
         _ => "",
     }
 }

@@ -86,7 +86,7 @@ struct Args {
     /// How often expired transfers are deleted [default: 60s].
     #[arg(long, value_parser = humantime::parse_duration)]
     sweep_interval: Option<Duration>,
-    /// Only identities listed in this file (one `veilid1...` per line, `#` comments) may
+    /// Only identities listed in this file (one `veilid2...` or `veilid1...` per line, `#` comments) may
     /// upload; re-read when it changes. Without it the relay is open.
     #[arg(long, env = "VEIL_RELAY_ALLOW")]
     allow: Option<PathBuf>,

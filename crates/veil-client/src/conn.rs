@@ -528,6 +528,7 @@ pub fn body_limit(req: &Request) -> u32 {
     match req {
         Request::GetChunk { .. } => veil_wire::MAX_CHUNK_BODY,
         Request::GetManifest { .. } => veil_wire::MAX_MANIFEST_BODY,
+        Request::BundleGet { .. } => veil_wire::MAX_BUNDLE_BODY,
         _ => 0,
     }
 }

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use veil_format::code::{Code, DEFAULT_CODE_WORDS};
 use veil_format::identity::{Identity, KdfParams, PublicIdentity};
 use veil_format::manifest::{ContentKind, Entry, EntryKind, Manifest};
+use veil_format::pq::KeyBundle;
 use veil_format::ticket::Ticket;
 use veil_format::{Capabilities, ContentKey, OwnerSecret, TransferId, chunk};
 use veil_wire::{Request, Response, TransferStatus, cap_hash, in_ranges};
@@ -178,6 +179,14 @@ async fn run(
     state_out.clone_from(&state_name);
     let t = SendTransfer::resume_or_new(&opts.home, state_name)?;
     t.save(t.delivered)?;
+    // Identity mode: find and check the recipient's post-quantum key before uploading
+    // anything, so a missing or substituted bundle fails at once.
+    let bundle = match &opts.mode {
+        SendMode::To { recipient } if !t.delivered => {
+            Some(crate::bundle::for_recipient(&relay, &opts.home, recipient).await?)
+        }
+        _ => None,
+    };
     // The transfer is registered while the mailbox opens (one round trip, not two); the
     // key exchange starts only once both are done, so no receiver can hold the key of a
     // transfer the relay does not know yet.
@@ -190,7 +199,7 @@ async fn run(
         Some(task) => upload_during_exchange(&up, entries, task).await?,
         None => {
             let entries = up.run(entries).await?;
-            deliver(&relay, opts, &t, &events).await?;
+            deliver(&relay, opts, &t, bundle.as_ref(), &events).await?;
             entries
         }
     };
@@ -392,11 +401,21 @@ async fn upload_during_exchange(
     }
 }
 
-/// Identity mode: leave `K` sealed to the recipient in their inbox (once).
-async fn deliver(relay: &Relay, opts: &SendOptions, t: &SendTransfer<'_>, events: &EventSink) -> Result<()> {
+/// Identity mode: leave `K` sealed to the recipient in their inbox (once), with X-Wing
+/// to its checked key bundle.
+async fn deliver(
+    relay: &Relay,
+    opts: &SendOptions,
+    t: &SendTransfer<'_>,
+    bundle: Option<&KeyBundle>,
+    events: &EventSink,
+) -> Result<()> {
     let SendMode::To { recipient } = &opts.mode else { return Ok(()) };
     if !t.delivered {
-        let sealed = veil_format::sealed::seal_to(recipient, opts.signer.signing_key(), &t.tid, &t.key)?;
+        let bundle = bundle.ok_or(ClientError::Format(veil_format::FormatError::KeyBundleMismatch {
+            identity: recipient.fingerprint(),
+        }))?;
+        let sealed = veil_format::sealed::seal_to(recipient, bundle, opts.signer.signing_key(), &t.tid, &t.key)?;
         let len = sealed.len() as u32;
         let inbox = veil_wire::inbox_id(&recipient.ed25519);
         let req = Request::InboxPut { inbox, expire_secs: opts.expire.as_secs().max(1), len };

@@ -78,6 +78,8 @@ fn request_id(r: &Request) -> (u8, &'static str) {
         Request::InboxDelete { .. } => (17, "InboxDelete"),
         Request::StreamPublishRecorded { .. } => (18, "StreamPublishRecorded"),
         Request::WebUrl => (19, "WebUrl"),
+        Request::BundlePut { .. } => (20, "BundlePut"),
+        Request::BundleGet { .. } => (21, "BundleGet"),
     }
 }
 
@@ -171,6 +173,8 @@ fn requests() -> Vec<(String, Request)> {
             expire_secs: 86_400,
         },
         Request::WebUrl,
+        Request::BundlePut { len: 1349 },
+        Request::BundleGet { inbox: [8; 32] },
     ];
     let extra = vec![
         (
@@ -377,12 +381,12 @@ fn every_variant_has_a_snapshot_and_its_declared_index() {
         }
         assert_eq!(seen, (0..count).collect(), "a variant has no vector");
     }
-    check(requests(), request_id, 20);
+    check(requests(), request_id, 22);
     check(responses(), response_id, 10);
     check(mailbox_msgs(), mailbox_id, 6);
     check(stream_frames(), stream_id, 6);
     // Unit variants one past the end would decode if someone appended one; they must not.
-    assert!(decode_body::<Request>(&[20]).is_err());
+    assert!(decode_body::<Request>(&[22]).is_err());
     assert!(decode_body::<Response>(&[10]).is_err());
     assert!(decode_body::<MailboxMsg>(&[6]).is_err());
     assert!(decode_body::<StreamFrame>(&[6]).is_err());
@@ -678,6 +682,8 @@ fn arb_request() -> impl Strategy<Value = Request> {
             }
         ),
         (arb_tid(), arb_key()).prop_map(|(tid, download)| Request::StreamWatch { tid, download }),
+        any::<u32>().prop_map(|len| Request::BundlePut { len }),
+        arb_key().prop_map(|inbox| Request::BundleGet { inbox }),
     ]
 }
 
