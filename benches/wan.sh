@@ -17,13 +17,14 @@
 # stopped and reported as "> LIMIT s".
 #
 # Usage: benches/wan.sh [--quick] [--no-build] [--runs N] [--only veil|forwarder] [--limit S]
+#                       [--links REGEX]   (only the links whose name matches, e.g. '^1k')
 #   --quick: smaller sizes (a quick look, not the goal table)
 # Environment: CARGO_TARGET_DIR, TMPDIR (relay data and files: about 3x the largest size).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-BUILD=1 QUICK=0 RUNS=1 ONLY="" LIMIT=240
+BUILD=1 QUICK=0 RUNS=1 ONLY="" LIMIT=240 LINKS_RE=""
 while (($#)); do
     case $1 in
         --quick) QUICK=1; shift ;;
@@ -31,6 +32,7 @@ while (($#)); do
         --runs) RUNS=${2:?}; shift 2 ;;
         --only) ONLY=${2:?}; shift 2 ;;
         --limit) LIMIT=${2:?}; shift 2 ;;
+        --links) LINKS_RE=${2:?}; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "wan.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -198,6 +200,7 @@ median() {
 printf '| link | size | veil | forwarder (Cubic) | forwarder (BBR) |\n|---|---|---|---|---|\n'
 for spec in "${LINKS[@]}"; do
     IFS='|' read -r name rate rtt loss jitter size <<<"$spec"
+    [[ -z $LINKS_RE || $name =~ $LINKS_RE ]] || continue
     v="" fc="" fb=""
     for ((k = 0; k < RUNS; k++)); do
         [[ $ONLY == forwarder ]] || v+=" $(run_veil "$name" "$rate" "$rtt" "$loss" "$jitter" "$size")"

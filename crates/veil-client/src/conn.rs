@@ -470,7 +470,15 @@ impl Mailbox {
             u.sent.push(m.clone());
         }
         let frame = encode_frame(m)?;
-        self.send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))
+        let written = self.send.write_all(&frame).await;
+        if written.is_err()
+            && let Some(u) = self.unconfirmed.take()
+        {
+            // A relay that refused the mailbox (a burned code, a nameplate in use) stops
+            // reading: its answer says why.
+            self.confirm(u).await?;
+        }
+        written.map_err(|e| ClientError::Transport(e.to_string()))
     }
 
     /// Next frame from the relay (None when the relay closed the mailbox).

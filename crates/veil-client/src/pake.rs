@@ -46,7 +46,14 @@ async fn burn_with(mb: &mut Mailbox, e: FormatError) -> ClientError {
 }
 
 /// Sender side: returns the verification string once the receiver holds `(tid, key)`.
-pub async fn sender(mb: &mut Mailbox, code: &Code, tid: &TransferId, key: &ContentKey) -> Result<String> {
+/// The key is delivered only once `ready` says the relay registered the transfer.
+pub async fn sender(
+    mb: &mut Mailbox,
+    code: &Code,
+    tid: &TransferId,
+    key: &ContentKey,
+    ready: impl std::future::Future<Output = bool>,
+) -> Result<String> {
     let (st, msg) = PakeStart::new(Role::Sender, code);
     mb.send(&MailboxMsg::Message(msg)).await?;
     let peer = next_message(mb).await?;
@@ -64,6 +71,9 @@ pub async fn sender(mb: &mut Mailbox, code: &Code, tid: &TransferId, key: &Conte
         Ok(x) => x,
         Err(e) => return Err(burn_with(mb, e).await),
     };
+    if !ready.await {
+        return Err(ClientError::Protocol("the relay did not register the transfer".into()));
+    }
     let mut out = pk.confirmation().to_vec();
     out.extend_from_slice(&ct);
     out.extend_from_slice(&hybrid.seal_delivery(tid, key));

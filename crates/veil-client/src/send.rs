@@ -187,12 +187,18 @@ async fn run(
         }
         _ => None,
     };
-    // The transfer is registered while the mailbox opens (one round trip, not two); the
-    // key exchange starts only once both are done, so no receiver can hold the key of a
-    // transfer the relay does not know yet.
-    let (created, exchange) = tokio::join!(create(&relay, opts, &t, &entries), announce(&relay, opts, &t, &events));
+    // The transfer is registered while the mailbox opens and the key exchange runs (not
+    // one after the other); the exchange delivers the key only once the relay knows the
+    // transfer, so no receiver can hold the key of a transfer that does not exist yet.
+    let (registered, is_registered) = tokio::sync::oneshot::channel();
+    let register = async {
+        let r = create(&relay, opts, &t, &entries).await;
+        let _ = registered.send(r.is_ok());
+        r
+    };
+    let (created, exchange) = tokio::join!(register, announce(&relay, opts, &t, &events, is_registered));
     created?;
-    let exchange = exchange?.map(|start| start());
+    let exchange = exchange?;
     let content = spooled.map_or(ContentKind::Files, |s| s.kind);
     let up = Upload { relay: &relay, opts, content, t: &t, events: &events };
     let entries = match exchange {
@@ -317,8 +323,9 @@ async fn create(relay: &Relay, opts: &SendOptions, t: &SendTransfer<'_>, entries
 
 /// The key exchange running beside the upload; it yields the verifier.
 type Exchange = JoinHandle<Result<String>>;
-/// A key exchange ready to start (its mailbox is open and the code shown).
-type StartExchange = Box<dyn FnOnce() -> Exchange + Send>;
+/// Whether the relay registered the transfer (the key exchange waits for it before it
+/// delivers the key).
+type Registered = tokio::sync::oneshot::Receiver<bool>;
 
 /// Show the receiver's way in: the ticket (link mode) or the code (code mode, whose
 /// mailbox opens first so the code shows at once; the exchange runs in the background).
@@ -327,9 +334,12 @@ async fn announce(
     opts: &SendOptions,
     t: &SendTransfer<'_>,
     events: &EventSink,
-) -> Result<Option<StartExchange>> {
+    registered: Registered,
+) -> Result<Option<Exchange>> {
     match &opts.mode {
-        SendMode::Code(chosen) if !t.delivered => start_exchange(relay, chosen.as_deref(), t, events).await.map(Some),
+        SendMode::Code(chosen) if !t.delivered => {
+            start_exchange(relay, chosen.as_deref(), t, events, registered).await.map(Some)
+        }
         SendMode::Link { password } => {
             let ticket = match password {
                 Some(p) => Ticket::encode_with_password(&t.tid, &t.key, p, KdfParams::V1)?,
@@ -357,24 +367,29 @@ async fn start_exchange(
     chosen: Option<&str>,
     t: &SendTransfer<'_>,
     events: &EventSink,
-) -> Result<StartExchange> {
+    registered: Registered,
+) -> Result<Exchange> {
     let chosen = chosen.map(Code::parse).transpose()?;
-    let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), veil_wire::Side::Sender).await?;
+    // A chosen code's mailbox opens without waiting for the answer (the first PAKE
+    // message goes with the request); an allocated one needs the answer for its code.
+    let mut mb = match &chosen {
+        Some(c) => relay.mailbox_pipelined(c.nameplate(), veil_wire::Side::Sender).await?,
+        None => relay.mailbox(None, veil_wire::Side::Sender).await?,
+    };
     let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
     if code.is_short() {
         events(Event::Warning { message: "this code is short: anyone who guesses it first gets the file".into() });
     }
     events(Event::Code { code: Revealed::new(code.reveal()) });
     let (tid, key, ev) = (t.tid, t.key.clone(), events.clone());
-    Ok(Box::new(move || {
-        tokio::spawn(async move {
-            ev(Event::Waiting { what: "receiver".into() });
-            let r = crate::pake::sender(&mut mb, &code, &tid, &key).await;
-            if r.is_ok() {
-                mb.close().await;
-            }
-            r
-        })
+    Ok(tokio::spawn(async move {
+        ev(Event::Waiting { what: "receiver".into() });
+        let ready = async { registered.await.unwrap_or(false) };
+        let r = crate::pake::sender(&mut mb, &code, &tid, &key, ready).await;
+        if r.is_ok() {
+            mb.close().await;
+        }
+        r
     }))
 }
 
@@ -385,15 +400,28 @@ async fn upload_during_exchange(
     entries: Vec<SourceEntry>,
     exchange: Exchange,
 ) -> Result<Vec<SourceEntry>> {
-    let (uploaded, exchanged) =
-        tokio::join!(up.run(entries), async { exchange.await.unwrap_or_else(|e| Err(e.into())) });
+    let mut exchange = exchange;
+    let mut upload = Box::pin(up.run(entries));
+    let mut uploaded = None;
+    // A failed exchange stops the upload at once (nobody will ever hold the key).
+    let exchanged = loop {
+        tokio::select! {
+            r = &mut exchange => break r.unwrap_or_else(|e| Err(e.into())),
+            r = &mut upload, if uploaded.is_none() => uploaded = Some(r),
+        }
+    };
     match exchanged {
         Ok(verifier) => {
+            let uploaded = match uploaded {
+                Some(r) => r,
+                None => upload.await,
+            };
             up.t.save(true)?;
             (up.events)(Event::KeyExchanged { verifier });
             uploaded
         }
         Err(e) => {
+            drop(upload);
             let _ = up.relay.call(&Request::Delete { tid: up.t.tid.0, owner: up.t.owner_cap() }, None).await;
             up.t.forget();
             Err(e)

@@ -46,6 +46,7 @@ export const MAX_TOTAL_SIZE = 2n ** 50n;
 export const TICKET_PREFIX = 'veil1-';
 export const TICKET_PASSWORD_PREFIX = 'veil1p-';
 export const IDENTITY_PREFIX = 'veilid1';
+export const IDENTITY_PREFIX_V2 = 'veilid2';
 export const CONTEXTS = {
   CTX_CHUNK: 'veilchk1',
   CTX_MANIFEST: 'veilman1',
@@ -273,17 +274,23 @@ export function fingerprint(ed25519) {
 export const validPoint = (p) => p.length === 32 && sodium.crypto_core_ed25519_is_valid_point(p);
 
 /** Decode a public identity string; returns { ed25519, x25519 }. */
+/** A `veilid2` string (with the X-Wing key commitment `C`) or an old `veilid1` one. */
 export function parseIdentity(text) {
   const s = squash(String(text));
-  if (/[^\x00-\x7f]/.test(s) || !s.startsWith(IDENTITY_PREFIX)) fail('InvalidIdentity', 'not an identity');
+  if (/[^\x00-\x7f]/.test(s)) fail('InvalidIdentity', 'not an identity');
+  const v2 = s.startsWith(IDENTITY_PREFIX_V2);
+  if (!v2 && !s.startsWith(IDENTITY_PREFIX)) fail('InvalidIdentity', 'not an identity');
   const b = base32Decode(s.slice(IDENTITY_PREFIX.length));
-  if (!b || b.length !== 68) fail('InvalidIdentity', 'not an identity');
+  if (!b || b.length !== (v2 ? 100 : 68)) fail('InvalidIdentity', 'not an identity');
   const ed = b.slice(0, 32);
   const x = b.slice(32, 64);
-  const sum = blake2b256(enc.encode('veil identity checksum v1\0'), ed, x).subarray(0, 4);
-  if (!equal(sum, b.subarray(64))) fail('InvalidIdentity', 'identity checksum mismatch');
+  const commitment = v2 ? b.slice(64, 96) : null;
+  const sum = v2
+    ? blake2b256(enc.encode('veil identity checksum v2\0'), ed, x, commitment).subarray(0, 4)
+    : blake2b256(enc.encode('veil identity checksum v1\0'), ed, x).subarray(0, 4);
+  if (!equal(sum, b.subarray(v2 ? 96 : 64))) fail('InvalidIdentity', 'identity checksum mismatch');
   if (!validPoint(ed)) fail('InvalidIdentity', 'not a valid Ed25519 key');
-  return { ed25519: ed, x25519: x };
+  return { ed25519: ed, x25519: x, commitment };
 }
 
 export function identityString(ed, x) {
