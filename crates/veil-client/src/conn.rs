@@ -489,6 +489,15 @@ impl Mailbox {
         read_frame(&mut self.recv).await
     }
 
+    /// Wait for the relay's answer to a mailbox opened without waiting (at once for one
+    /// opened the ordinary way): after this the nameplate is ours on every instance.
+    pub async fn opened(&mut self) -> Result<()> {
+        match self.unconfirmed.take() {
+            Some(u) => self.confirm(u).await,
+            None => Ok(()),
+        }
+    }
+
     /// Read the relay's answer to a mailbox opened without waiting.
     async fn confirm(&mut self, u: Unconfirmed) -> Result<()> {
         match read_frame::<Response>(&mut self.recv).await? {

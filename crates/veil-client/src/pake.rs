@@ -54,8 +54,36 @@ pub async fn sender(
     key: &ContentKey,
     ready: impl std::future::Future<Output = bool>,
 ) -> Result<String> {
+    let started = sender_start(mb, code).await?;
+    sender_finish(mb, started, tid, key, ready).await
+}
+
+/// The sender's first message is out; the rest is [`sender_finish`].
+pub struct SenderStarted(PakeStart);
+
+impl std::fmt::Debug for SenderStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SenderStarted")
+    }
+}
+
+/// Send the sender's SPAKE2 message (it may travel with a mailbox request not yet
+/// answered, see [`crate::conn::Relay::mailbox_pipelined`]).
+pub async fn sender_start(mb: &mut Mailbox, code: &Code) -> Result<SenderStarted> {
     let (st, msg) = PakeStart::new(Role::Sender, code);
     mb.send(&MailboxMsg::Message(msg)).await?;
+    Ok(SenderStarted(st))
+}
+
+/// The rest of [`sender`] after [`sender_start`].
+pub async fn sender_finish(
+    mb: &mut Mailbox,
+    started: SenderStarted,
+    tid: &TransferId,
+    key: &ContentKey,
+    ready: impl std::future::Future<Output = bool>,
+) -> Result<String> {
+    let st = started.0;
     let peer = next_message(mb).await?;
     let Ok(pk) = st.finish(&peer) else { return Err(burn(mb).await) };
     let reply = next_message(mb).await?;

@@ -377,6 +377,11 @@ async fn start_exchange(
         None => relay.mailbox(None, veil_wire::Side::Sender).await?,
     };
     let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
+    // Our first PAKE message goes out with the request; the code is shown only once the
+    // relay answered, so a receiver on another instance finds the nameplate claimed.
+    let started = crate::pake::sender_start(&mut mb, &code).await;
+    mb.opened().await?;
+    let started = started?;
     if code.is_short() {
         events(Event::Warning { message: "this code is short: anyone who guesses it first gets the file".into() });
     }
@@ -385,7 +390,7 @@ async fn start_exchange(
     Ok(tokio::spawn(async move {
         ev(Event::Waiting { what: "receiver".into() });
         let ready = async { registered.await.unwrap_or(false) };
-        let r = crate::pake::sender(&mut mb, &code, &tid, &key, ready).await;
+        let r = crate::pake::sender_finish(&mut mb, started, &tid, &key, ready).await;
         if r.is_ok() {
             mb.close().await;
         }
