@@ -46,6 +46,21 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         cmd: IdentityCmd,
     },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    ///
+    /// bash: `veil completions bash > ~/.local/share/bash-completion/completions/veil`;
+    /// zsh: `veil completions zsh > ~/.zfunc/_veil` (with `fpath+=~/.zfunc` before
+    /// `compinit`); fish: `veil completions fish > ~/.config/fish/completions/veil.fish`;
+    /// PowerShell: `veil completions powershell >> $PROFILE`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command into DIR (`veil man ~/.local/share/man/man1`).
+    Man {
+        /// Folder for veil.1, veil-send.1, ... (without it: veil.1 on standard output).
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod consent;
 mod contacts;
+mod docs;
 mod error;
 mod identity;
 mod inbox;
@@ -39,6 +40,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Contacts { cmd } => contacts::run(&home, cmd),
         Cmd::Stream(args) => stream::publish(home, args).await,
         Cmd::Watch(args) => stream::watch(home, args).await,
+        Cmd::Completions { shell } => docs::print_completions(shell),
+        Cmd::Man { dir } => docs::man(dir.as_deref()),
         Cmd::Identity { cmd } => match cmd {
             IdentityCmd::New { handle, passphrase_file, i_know_it_is_weak, json } => {
                 identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json)
