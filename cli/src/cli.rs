@@ -154,6 +154,9 @@ pub(crate) struct SendArgs {
     /// One JSON object per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Do not draw the code or ticket as a QR code (drawn only on a terminal).
+    #[arg(long)]
+    pub(crate) no_qr: bool,
 }
 
 // Arguments of `veil receive`.
@@ -208,6 +211,9 @@ pub(crate) struct StreamArgs {
     /// One JSON object per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Do not draw the code or ticket as a QR code (drawn only on a terminal).
+    #[arg(long)]
+    pub(crate) no_qr: bool,
 }
 
 // Arguments of `veil watch`.

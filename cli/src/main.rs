@@ -12,6 +12,7 @@ mod error;
 mod identity;
 mod inbox;
 mod input;
+mod qr;
 mod receive;
 mod send;
 mod stream;

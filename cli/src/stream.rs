@@ -11,11 +11,11 @@ use veil_client::{ClientError, Home};
 
 /// `veil stream`: standard input, live, to the viewers.
 pub(crate) async fn publish(home: Home, args: StreamArgs) -> Result<()> {
-    let StreamArgs { relay, code, viewers, record, expire, json } = args;
+    let StreamArgs { relay, code, viewers, record, expire, json, no_qr } = args;
     let addr = relay_addr(&home, relay)?;
     let relay = connect(addr, &home, identity::load(&home)?).await?;
     // stdout may be a pipe others read: stream events go to stderr unless --json.
-    let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "stream");
+    let events = ui::sink_qr(if json { ui::Mode::Json } else { ui::Mode::Human }, "stream", !no_qr);
     let opts =
         veil_client::stream::PublishOptions { code, viewers, record: record.then_some(expire), ..Default::default() };
     let input = ThreadReader::spawn(raw_stdio(0)?, veil_client::stream::MAX_STREAM_MESSAGE)

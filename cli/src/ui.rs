@@ -17,8 +17,15 @@ pub enum Mode {
 
 /// Build the event sink. `role` is "send" or "receive".
 pub fn sink(mode: Mode, role: &'static str) -> EventSink {
+    sink_qr(mode, role, false)
+}
+
+/// The event sink, with the code or ticket also drawn as a QR code when `qr` and
+/// standard error is a terminal.
+pub fn sink_qr(mode: Mode, role: &'static str, qr: bool) -> EventSink {
     let bar: Arc<Mutex<Option<ProgressBar>>> = Arc::new(Mutex::new(None));
     let tty = std::io::stderr().is_terminal();
+    let show = Shown { role, tty, qr };
     Arc::new(move |e: Event| match mode {
         Mode::Json => {
             if let Ok(line) = serde_json::to_string(&e) {
@@ -27,11 +34,21 @@ pub fn sink(mode: Mode, role: &'static str) -> EventSink {
                 let _ = out.flush();
             }
         }
-        Mode::Human => human(&e, role, tty, &bar),
+        Mode::Human => human(&e, show, &bar),
     })
 }
 
-fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
+/// Who is shown what: the command's role, whether standard error is a terminal, and
+/// whether QR codes are wanted.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    role: &'static str,
+    tty: bool,
+    qr: bool,
+}
+
+fn human(e: &Event, show: Shown, bar: &Mutex<Option<ProgressBar>>) {
+    let Shown { role, tty, qr } = show;
     let mut g = match bar.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
@@ -46,6 +63,9 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
             say(format!("Code: {code}"));
             let cmd = if role == "stream" { "watch" } else { "receive" };
             say(format!("On the other machine run:\n\n    veil {cmd} {code}\n"));
+            if let Some(art) = crate::qr::for_terminal(code, qr, tty) {
+                say(format!("{art}\n"));
+            }
         }
         Event::Ticket { ticket } => {
             let ticket = ticket.expose();
@@ -54,6 +74,9 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
                 say(format!("Replay the recording (until it expires) with:\n\n    veil watch --from-start {ticket}\n"));
             } else {
                 say(format!("The receiver runs:\n\n    veil receive {ticket}\n"));
+            }
+            if let Some(art) = crate::qr::for_terminal(ticket, qr, tty) {
+                say(format!("{art}\n"));
             }
         }
         Event::Warning { message } => say(format!("warning: {message}")),

@@ -48,3 +48,57 @@ fn man_pages_render() {
         assert!(shown.contains("NAME") && shown.contains("--link"), "{shown}");
     }
 }
+
+/// `cmd` (a shell command line) run under `script`, so its output is a terminal; None
+/// where `script` (util-linux) is missing.
+fn on_a_terminal(cmd: &str, env: &[(&str, &std::path::Path)], relay: &RelayProc) -> Option<String> {
+    let mut c = Command::new("script");
+    c.args(["-qec", cmd, "/dev/null"])
+        .env("VEIL_RELAY", &relay.addr)
+        .env("VEIL_RETRY_SECS", "3")
+        .env("VEIL_WAIT_SECS", "60")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().ok()?;
+    assert!(o.status.success(), "{cmd}: {}", text(&o));
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn qr_code_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&dir.path().join("relay"));
+    let home = dir.path().join("home");
+    let veil_bin = bin("veil");
+    let veil_bin = veil_bin.to_str().unwrap();
+
+    // Piped: the ticket, no QR code.
+    let mut c = veil(&home, &relay);
+    c.args(["send", "--link", "--text", "hello"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let piped = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(piped.contains("veil1-") && !piped.contains('█'), "{piped}");
+
+    // --json: one object per line, never a QR code.
+    let mut c = veil(&home, &relay);
+    c.args(["send", "--link", "--json", "--text", "hello"]);
+    let o = run(c);
+    assert!(o.status.success() && !String::from_utf8_lossy(&o.stdout).contains('█'), "{}", text(&o));
+
+    let Some(shown) = on_a_terminal(&format!("{veil_bin} send --link --text hello"), &[("VEIL_HOME", &home)], &relay)
+    else {
+        eprintln!("skipped the terminal half: no `script`");
+        return;
+    };
+    assert!(shown.contains("veil receive veil1-"), "{shown}");
+    let blocks = shown.lines().filter(|l| l.starts_with("████") && l.ends_with("████")).count();
+    assert!(blocks >= 21, "no QR code under the ticket:\n{shown}");
+
+    let hidden =
+        on_a_terminal(&format!("{veil_bin} send --link --no-qr --text hello"), &[("VEIL_HOME", &home)], &relay)
+            .unwrap();
+    assert!(hidden.contains("veil receive veil1-") && !hidden.contains('█'), "{hidden}");
+}
