@@ -9,13 +9,31 @@ use std::time::Duration;
 /// Codes, tickets, passwords and `--text` given as arguments show in `ps` and in your
 /// shell history. Each can also come from standard input (`-`), from an environment
 /// variable (VEIL_CODE, VEIL_TICKET, VEIL_PASSWORD, VEIL_TEXT) or from a prompt.
+///
+/// Defaults (relay, output folder, expiry) can be kept in $VEIL_HOME/config.toml; `veil
+/// config` shows the effective settings and where each came from.
 // No Debug: the parsed arguments hold codes, tickets and text.
 #[derive(Parser)]
-#[command(version)]
+#[command(version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
+    /// Only what you need: the code or ticket, questions and errors; no progress bars,
+    /// QR codes or summaries.
+    #[arg(long, short = 'q', global = true)]
+    pub(crate) quiet: bool,
     #[command(subcommand)]
     pub(crate) cmd: Cmd,
 }
+
+/// The exit codes and environment, under `veil --help`.
+pub(crate) const AFTER_HELP: &str = "\
+Exit status:
+  0  done (a transfer only when complete and authenticated)
+  1  failed
+  2  usage error (bad flags, code or config file; nothing to send)
+  3  declined: you refused the transfer (or a sender whose key changed)
+
+Environment: VEIL_RELAY, VEIL_HOME, VEIL_CODE, VEIL_TICKET, VEIL_TEXT, VEIL_PASSWORD,
+VEIL_PASSPHRASE, VEIL_HANDLE, VEIL_LOG, NO_COLOR (no colours; veil prints none itself).";
 
 #[derive(Subcommand)]
 pub(crate) enum Cmd {
@@ -45,6 +63,22 @@ pub(crate) enum Cmd {
     Identity {
         #[command(subcommand)]
         cmd: IdentityCmd,
+    },
+    /// Show the effective settings and where each comes from (flag, environment,
+    /// config file, default).
+    Config {
+        /// Relay address, as a command would be given it.
+        #[arg(long)]
+        relay: Option<String>,
+        /// Output folder, as `veil receive --out`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Expiry, as `veil send --expire`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expire: Option<Duration>,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     ///
@@ -145,9 +179,9 @@ pub(crate) struct SendArgs {
     /// is left sealed in their inbox on the relay; they may be offline.
     #[arg(long, conflicts_with_all = ["code", "link"])]
     pub(crate) to: Option<String>,
-    /// Delete from the relay after this long.
-    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
-    pub(crate) expire: Duration,
+    /// Delete from the relay after this long (default: `expire` in config.toml, else 24h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) expire: Option<Duration>,
     /// Allow this many complete downloads.
     #[arg(long)]
     pub(crate) max_downloads: Option<u32>,
@@ -169,9 +203,9 @@ pub(crate) struct ReceiveArgs {
     /// Relay address.
     #[arg(long)]
     pub(crate) relay: Option<String>,
-    /// Output folder.
-    #[arg(long, default_value = ".")]
-    pub(crate) out: PathBuf,
+    /// Output folder (default: `out` in config.toml, else the current folder).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
     /// Accept without asking.
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,

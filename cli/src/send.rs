@@ -54,6 +54,7 @@ pub(crate) async fn run(home: Home, args: SendArgs) -> Result<()> {
         .filter(|h| veil_format::manifest::validate_sender_name(h).is_ok());
     let id = mine.map(|(id, _)| id);
     let signer = id.clone().unwrap_or_else(Identity::ephemeral);
+    let expire = crate::config::Settings::load(&home)?.expire(expire)?.value;
     let addr = relay_addr(&home, relay)?;
     let relay = connect(addr, &home, id).await?;
     let events = ui::sink_qr(if json { ui::Mode::Json } else { ui::Mode::Human }, "send", !no_qr);

@@ -15,6 +15,18 @@ pub enum Mode {
     Human,
 }
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--quiet`: from now on, show only codes, tickets, warnings, questions and errors.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `--quiet` was given.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Build the event sink. `role` is "send" or "receive".
 pub fn sink(mode: Mode, role: &'static str) -> EventSink {
     sink_qr(mode, role, false)
@@ -49,6 +61,15 @@ struct Shown {
 
 fn human(e: &Event, show: Shown, bar: &Mutex<Option<ProgressBar>>) {
     let Shown { role, tty, qr } = show;
+    if quiet() {
+        match e {
+            Event::Code { code } => eprintln!("{}", code.expose()),
+            Event::Ticket { ticket } => eprintln!("{}", ticket.expose()),
+            Event::Warning { message } => eprintln!("warning: {message}"),
+            _ => {}
+        }
+        return;
+    }
     let mut g = match bar.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),

@@ -102,3 +102,115 @@ fn qr_code_on_a_terminal_only() {
             .unwrap();
     assert!(hidden.contains("veil receive veil1-") && !hidden.contains('█'), "{hidden}");
 }
+
+#[test]
+fn config_file_sets_the_defaults_and_config_says_where_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&dir.path().join("relay"));
+    let home = dir.path().join("home");
+    let out = dir.path().join("downloads");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!("relay = \"{}\"\nout = \"{}\"\nexpire = \"2d\"\n", relay.addr, out.display()),
+    )
+    .unwrap();
+
+    // Without VEIL_RELAY the file's relay (with its pinned fingerprint) is used.
+    let mut c = veil(&home, &relay);
+    c.env_remove("VEIL_RELAY").args(["config", "--json"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let file_source = format!("file {}", home.join("config.toml").display());
+    assert_eq!(v["settings"]["relay"]["value"], relay.addr.as_str());
+    assert_eq!(v["settings"]["relay"]["source"], file_source.as_str());
+    assert_eq!(v["settings"]["expire"]["value"], "2days");
+    assert_eq!(v["settings"]["out"]["source"], file_source.as_str());
+
+    // A flag beats the environment beats the file; human output names each source.
+    let mut c = veil(&home, &relay);
+    c.env("VEIL_RELAY", "127.0.0.1:9").args(["config", "--expire", "3h"]);
+    let o = run(c);
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("(environment VEIL_RELAY)") && shown.contains("(flag --expire)"), "{shown}");
+
+    // Send and receive with nothing but the file: the file lands in its output folder.
+    let src = dir.path().join("report.txt");
+    std::fs::write(&src, b"quarterly numbers").unwrap();
+    let mut c = veil(&home, &relay);
+    c.env_remove("VEIL_RELAY").args(["send", "--link", "--json"]).arg(&src);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    let ticket = first["ticket"].as_str().unwrap().to_string();
+    let mut c = veil(&home, &relay);
+    c.env_remove("VEIL_RELAY").env("VEIL_TICKET", &ticket).args(["receive", "--yes"]).current_dir(dir.path());
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(out.join("report.txt")).unwrap(), b"quarterly numbers");
+
+    // A malformed file is a usage error naming the file.
+    std::fs::write(home.join("config.toml"), "relya = \"x\"\n").unwrap();
+    let mut c = veil(&home, &relay);
+    c.arg("config");
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("config.toml"), "{}", text(&o));
+}
+
+#[test]
+fn exit_codes_quiet_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&dir.path().join("relay"));
+    let home = dir.path().join("home");
+    let help = stdout_of("veil", &["--help"]);
+    assert!(help.contains("Exit status:") && help.contains("3  declined"), "{help}");
+
+    // 2: usage.
+    let mut c = veil(&home, &relay);
+    c.arg("send");
+    assert_eq!(run(c).status.code(), Some(2));
+
+    // --quiet: the ticket alone on stderr, nothing else.
+    let src = dir.path().join("a.txt");
+    std::fs::write(&src, b"x").unwrap();
+    let mut c = veil(&home, &relay);
+    c.args(["--quiet", "send", "--link"]).arg(&src);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].starts_with("veil1-"), "{err}");
+    let ticket = lines[0].to_string();
+
+    // 3: declined at the prompt, typed on a real terminal; nothing written.
+    let veil_bin = bin("veil");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let cmd = format!("{} receive {ticket} --out {}", veil_bin.display(), out.display());
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("(sleep 1; echo n) | script -qec '{cmd}' /dev/null"))
+        .env("VEIL_HOME", &home)
+        .env("VEIL_RELAY", &relay.addr);
+    let o = sh.output().unwrap();
+    let screen = String::from_utf8_lossy(&o.stdout);
+    if screen.contains("Accept?") {
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert!(screen.contains("declined"), "{screen}");
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    } else {
+        eprintln!("skipped the declined half: no `script`? {}", text(&o));
+    }
+
+    // NO_COLOR: no escape sequences, even on a terminal.
+    let mut sh = Command::new("script");
+    sh.args(["-qec", &format!("{} --help", veil_bin.display()), "/dev/null"]).env("NO_COLOR", "1");
+    if let Ok(o) = sh.output() {
+        assert!(!o.stdout.contains(&0x1b), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+}
