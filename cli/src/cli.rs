@@ -55,7 +55,8 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         cmd: ContactsCmd,
     },
-    /// Stream standard input live to viewers (`ffmpeg ... -f mpegts - | veil stream`).
+    /// Stream live to viewers: your screen (--screen), a media file (--file) or standard
+    /// input (`ffmpeg ... -f mpegts - | veil stream`).
     Stream(StreamArgs),
     /// Watch a live stream; the plaintext goes to standard output.
     Watch(WatchArgs),
@@ -224,7 +225,25 @@ pub(crate) struct ReceiveArgs {
 
 // Arguments of `veil stream`.
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("source").args(["screen", "file"]))]
 pub(crate) struct StreamArgs {
+    /// Stream your screen: ffmpeg captures it (x11grab of $DISPLAY on Linux, avfoundation
+    /// on macOS, gdigrab on Windows) and encodes H.264 (ultrafast, zerolatency) in MPEG-TS.
+    /// The ffmpeg command is printed.
+    #[arg(long)]
+    pub(crate) screen: bool,
+    /// Stream a media file at its own pace (ffmpeg -re, H.264 + AAC in MPEG-TS).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) file: Option<PathBuf>,
+    /// Frames per second of --screen.
+    #[arg(long, default_value_t = 30, requires = "source", value_parser = clap::value_parser!(u32).range(1..=120))]
+    pub(crate) fps: u32,
+    /// Scale the video to WIDTHxHEIGHT (e.g. 1280x720).
+    #[arg(long, requires = "source", value_parser = crate::media::parse_size)]
+    pub(crate) size: Option<(u32, u32)>,
+    /// With --screen or --file: stop after this long (e.g. 30s, 5m).
+    #[arg(long, requires = "source", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Option<Duration>,
     /// Relay address.
     #[arg(long)]
     pub(crate) relay: Option<String>,
@@ -259,6 +278,10 @@ pub(crate) struct WatchArgs {
     /// Replay a recorded stream from its beginning, then follow it live.
     #[arg(long)]
     pub(crate) from_start: bool,
+    /// Play it: pipe the stream into mpv, else ffplay (VEIL_PLAYER overrides: a command
+    /// reading the stream on its standard input).
+    #[arg(long)]
+    pub(crate) play: bool,
     /// Relay address.
     #[arg(long)]
     pub(crate) relay: Option<String>,

@@ -13,6 +13,7 @@ mod error;
 mod identity;
 mod inbox;
 mod input;
+mod media;
 mod qr;
 mod receive;
 mod send;

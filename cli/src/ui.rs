@@ -82,8 +82,11 @@ fn human(e: &Event, show: Shown, bar: &Mutex<Option<ProgressBar>>) {
         Event::Code { code } => {
             let code = code.expose();
             say(format!("Code: {code}"));
-            let cmd = if role == "stream" { "watch" } else { "receive" };
-            say(format!("On the other machine run:\n\n    veil {cmd} {code}\n"));
+            if role == "stream" {
+                say(format!("Viewers run:\n\n    veil watch --play {code}      (or: veil watch {code} | mpv -)\n"));
+            } else {
+                say(format!("On the other machine run:\n\n    veil receive {code}\n"));
+            }
             if let Some(art) = crate::qr::for_terminal(code, qr, tty) {
                 say(format!("{art}\n"));
             }

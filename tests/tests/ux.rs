@@ -214,3 +214,131 @@ fn exit_codes_quiet_and_no_color() {
         assert!(!o.stdout.contains(&0x1b), "{}", String::from_utf8_lossy(&o.stdout));
     }
 }
+
+fn have(program: &str) -> bool {
+    Command::new(program).arg("-version").output().is_ok()
+}
+
+/// A virtual X display (Xvfb picks a free number); killed on drop.
+struct Xvfb(std::process::Child, String);
+
+impl Xvfb {
+    fn start() -> Option<Xvfb> {
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
+        let n = line.trim();
+        if n.is_empty() {
+            let _ = child.kill();
+            return None;
+        }
+        Some(Xvfb(child, format!(":{n}")))
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn probe_video(path: &std::path::Path) -> String {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "compact"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn stream_the_screen_of_a_virtual_display() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        eprintln!("skipped: ffmpeg/ffprobe missing");
+        return;
+    }
+    let Some(x) = Xvfb::start() else {
+        eprintln!("skipped: no Xvfb (apt-get install xvfb)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&dir.path().join("relay"));
+    let code = "9-guitar-orbit";
+    let mut p = veil(&dir.path().join("hp"), &relay);
+    p.args(["stream", "--screen", "--fps", "10", "--size", "320x240", "--duration", "3s", "--code", code])
+        .env("DISPLAY", &x.1)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let publisher = p.spawn().unwrap();
+    let out = dir.path().join("screen.ts");
+    let mut w = veil(&dir.path().join("hw"), &relay);
+    w.args(["watch", code]).stdout(std::fs::File::create(&out).unwrap());
+    let wo = run(w);
+    let po = publisher.wait_with_output().unwrap();
+    let perr = String::from_utf8_lossy(&po.stderr);
+    assert!(po.status.success(), "publisher: {perr}");
+    assert!(wo.status.success(), "viewer: {}", text(&wo));
+    assert!(perr.contains("Running: ffmpeg") && perr.contains("-f x11grab"), "the ffmpeg command is printed: {perr}");
+    assert!(perr.contains("-tune zerolatency") && perr.contains(&format!("-i {}", x.1)), "{perr}");
+    let probe = probe_video(&out);
+    assert!(probe.contains("codec_name=h264|width=320|height=240"), "ffprobe: {probe}");
+}
+
+#[test]
+fn stream_a_file_and_play_it() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        eprintln!("skipped: ffmpeg/ffprobe missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let movie = dir.path().join("movie.mkv");
+    let o = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=320x240:rate=15"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .arg(&movie)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let relay = RelayProc::start(&dir.path().join("relay"));
+    let code = "8-guitar-orbit";
+    let mut p = veil(&dir.path().join("hp"), &relay);
+    p.args(["stream", "--file"]).arg(&movie).args(["--code", code]);
+    p.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let publisher = p.spawn().unwrap();
+    // --play with the player replaced by a command writing a file.
+    let played = dir.path().join("played.ts");
+    let mut w = veil(&dir.path().join("hw"), &relay);
+    w.args(["watch", "--play", code]).env("VEIL_PLAYER", format!("dd status=none of={}", played.display()));
+    let wo = run(w);
+    let po = publisher.wait_with_output().unwrap();
+    assert!(po.status.success(), "publisher: {}", String::from_utf8_lossy(&po.stderr));
+    assert!(wo.status.success(), "viewer: {}", text(&wo));
+    assert!(String::from_utf8_lossy(&po.stderr).contains("-re -i"), "{}", String::from_utf8_lossy(&po.stderr));
+    assert!(probe_video(&played).contains("codec_name=h264|width=320|height=240"), "{}", probe_video(&played));
+
+    // No ffmpeg, no player: one clear line each, before anything starts.
+    let empty = dir.path().join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut c = veil(&dir.path().join("hp"), &relay);
+    c.args(["stream", "--file"]).arg(&movie).env("PATH", &empty);
+    let o = run(c);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        err.contains("ffmpeg not found") && err.contains("apt install ffmpeg") && err.lines().count() == 1,
+        "{err}"
+    );
+    let mut c = veil(&dir.path().join("hw"), &relay);
+    c.args(["watch", "--play", code]).env("PATH", &empty).env_remove("VEIL_PLAYER");
+    let o = run(c);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(err.contains("mpv or ffplay"), "{err}");
+}
