@@ -14,6 +14,7 @@ mod identity;
 mod inbox;
 mod input;
 mod media;
+mod prompt;
 mod qr;
 mod receive;
 mod send;

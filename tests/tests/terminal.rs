@@ -44,10 +44,15 @@ impl Tmux {
 
     /// Wait until `pane` shows `what`; the screen then.
     fn wait_for(&self, pane: &str, what: &str) -> String {
+        self.wait_for_more(pane, what, 0)
+    }
+
+    /// Wait until `pane` shows `what` more than `seen` times (scrollback included).
+    fn wait_for_more(&self, pane: &str, what: &str, seen: usize) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen(pane);
-            if s.contains(what) {
+            if s.matches(what).count() > seen {
                 return s;
             }
             assert!(start.elapsed() < Duration::from_secs(60), "pane {pane} never showed {what:?}:\n{s}");
@@ -92,9 +97,13 @@ fn send_and_receive_in_a_real_terminal() {
     let (sender, receiver) = ("veil:0.0", "veil:0.1");
     let veil_bin = shell_quote(&bin("veil"));
 
-    // The sender: a code, the command to run on the other side, a QR code.
+    // The sender: a code, the command to run on the other side, a QR code. A chosen code
+    // so the Tab completion below is deterministic ("ac" is acid, acorn, acre, acts).
     let send_home = shell_quote(&dir.path().join("hs"));
-    t.type_line(sender, &format!("VEIL_HOME={send_home} {veil_bin} send {}", shell_quote(&src)));
+    t.type_line(
+        sender,
+        &format!("VEIL_HOME={send_home} {veil_bin} send --code 4242-acorn-atlas {}", shell_quote(&src)),
+    );
     let s = t.wait_for(sender, "Waiting for the receiver");
     let code = s
         .lines()
@@ -109,7 +118,17 @@ fn send_and_receive_in_a_real_terminal() {
     let recv_home = shell_quote(&dir.path().join("hr"));
     t.type_line(receiver, &format!("cd {} && VEIL_HOME={recv_home} {veil_bin} receive", shell_quote(&out)));
     t.wait_for(receiver, "Code or ticket (Enter for your inbox):");
-    t.type_line(receiver, &code);
+    // Tab completion of the words: "ac" lists its four words, "o" then makes it acorn-.
+    t.tmux(&["send-keys", "-t", receiver, "-l", "4242-ac"]);
+    t.tmux(&["send-keys", "-t", receiver, "Tab"]);
+    t.wait_for(receiver, "acid  acorn  acre  acts");
+    t.tmux(&["send-keys", "-t", receiver, "-l", "o"]);
+    t.tmux(&["send-keys", "-t", receiver, "Tab"]);
+    t.wait_for(receiver, "4242-acorn-");
+    t.tmux(&["send-keys", "-t", receiver, "-l", "atl"]);
+    t.tmux(&["send-keys", "-t", receiver, "Tab"]);
+    t.wait_for(receiver, &code);
+    t.tmux(&["send-keys", "-t", receiver, "Enter"]);
     let r = t.wait_for(receiver, "Accept? [y/N]");
     assert!(r.contains("Offering 1 file(s), 3.0 MiB") && r.contains("report.pdf"), "{r}");
     assert!(r.contains("Verification words"), "{r}");
@@ -126,7 +145,7 @@ fn send_and_receive_in_a_real_terminal() {
     assert!(!r.contains("\u{1b}") && !r.contains("[2K"), "{r}");
 
     // Declined at the prompt: exit status 3 and nothing written.
-    t.type_line(sender, &format!("clear; VEIL_HOME={send_home} {veil_bin} send --link --text hello; echo sent=$?"));
+    t.type_line(sender, &format!("VEIL_HOME={send_home} {veil_bin} send --link --text hello; echo sent=$?"));
     let s = t.wait_for(sender, "sent=0");
     let ticket = s
         .lines()
@@ -134,9 +153,12 @@ fn send_and_receive_in_a_real_terminal() {
         .unwrap_or_else(|| panic!("no ticket:\n{s}"))
         .trim()
         .to_string();
-    t.type_line(receiver, &format!("clear; VEIL_HOME={recv_home} {veil_bin} receive {ticket}; echo status=$?"));
-    t.wait_for(receiver, "Accept? [y/N]");
+    let asked = t.screen(receiver).matches("Accept? [y/N]").count();
+    t.type_line(receiver, &format!("VEIL_HOME={recv_home} {veil_bin} receive {ticket}; echo status=$?"));
+    t.wait_for_more(receiver, "Accept? [y/N]", asked);
     t.type_line(receiver, "n");
-    let r = t.wait_for(receiver, "status=");
-    assert!(r.contains("declined") && r.contains("status=3"), "{r}");
+    // Exit status 3 (declined), and nothing written.
+    let r = t.wait_for(receiver, "status=3");
+    assert!(r.contains("transfer declined; nothing was written"), "{r}");
+    assert!(!out.join("text.txt").exists());
 }
