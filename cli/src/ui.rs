@@ -40,11 +40,19 @@ pub fn sink_qr(mode: Mode, role: &'static str, qr: bool) -> EventSink {
     let show = Shown { role, tty, qr };
     Arc::new(move |e: Event| match mode {
         Mode::Json => {
-            if let Ok(line) = serde_json::to_string(&e) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
+            let mut out = std::io::stdout().lock();
+            // A receiver's script gets one object per written file before the summary.
+            if let Event::Done { files, .. } = &e
+                && role == "receive"
+            {
+                for f in files {
+                    let _ = writeln!(out, "{}", serde_json::json!({"event": "file", "path": f}));
+                }
             }
+            if let Ok(line) = serde_json::to_string(&e) {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = out.flush();
         }
         Mode::Human => human(&e, show, &bar),
     })

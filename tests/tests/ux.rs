@@ -342,3 +342,22 @@ fn stream_a_file_and_play_it() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(err.contains("mpv or ffplay"), "{err}");
 }
+
+#[test]
+fn receive_json_has_one_object_per_file_then_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&dir.path().join("relay"));
+    let src = dir.path().join("folder");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a.txt"), b"a").unwrap();
+    std::fs::write(src.join("sub/b.txt"), b"b").unwrap();
+    let out = dir.path().join("out");
+    let (_, ro) = code_transfer(&relay, dir.path(), &[src.to_str().unwrap()], "6-acorn-atlas", &out);
+    assert!(ro.status.success(), "{}", text(&ro));
+    let events: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&ro.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let files: Vec<&str> = events.iter().filter(|v| v["event"] == "file").filter_map(|v| v["path"].as_str()).collect();
+    assert_eq!(files.len(), 2, "{events:?}");
+    assert!(files.iter().any(|f| f.ends_with("a.txt")) && files.iter().any(|f| f.ends_with("b.txt")), "{files:?}");
+    assert_eq!(events.last().map(|v| v["event"].clone()), Some(serde_json::json!("done")), "{events:?}");
+}
