@@ -48,7 +48,7 @@ mod tests {
     fn bash_completion_knows_the_commands() {
         let out = completions(clap_complete::Shell::Bash);
         let s = String::from_utf8_lossy(&out);
-        for sub in ["send", "receive", "stream", "watch", "identity", "completions", "man"] {
+        for sub in ["send", "receive", "stream", "watch", "identity", "completions", "man", "config"] {
             assert!(s.contains(sub), "bash completion lacks {sub}");
         }
     }

@@ -147,5 +147,12 @@ fn print_public(id: &Identity, json: bool) {
         ) {
             println!("\n{art}");
         }
+        if !crate::ui::quiet() {
+            eprintln!(
+                "\nGive people this identity; they add you with:\n\n    veil contacts add YOUR-NAME {}\n",
+                p.encode()
+            );
+            eprintln!("and send to you with `veil send --to YOUR-NAME FILE`; you fetch it with `veil receive`.");
+        }
     }
 }
