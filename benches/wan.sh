@@ -13,20 +13,26 @@
 #   1 KiB code       the same, counted in round trips: time / RTT.
 #   1 KiB link       `veil send --link` first, then only `veil receive TICKET` is timed.
 #
-# Usage: benches/wan.sh [--quick] [--no-build] [--runs N] [--only veil|forwarder]
+# A run that takes longer than LIMIT seconds (default 240; Cubic at 1 % loss crawls) is
+# stopped and reported as "> LIMIT s".
+#
+# Usage: benches/wan.sh [--quick] [--no-build] [--runs N] [--only veil|forwarder] [--limit S]
+#                       [--links REGEX]   (only the links whose name matches, e.g. '^1k')
 #   --quick: smaller sizes (a quick look, not the goal table)
 # Environment: CARGO_TARGET_DIR, TMPDIR (relay data and files: about 3x the largest size).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-BUILD=1 QUICK=0 RUNS=1 ONLY=""
+BUILD=1 QUICK=0 RUNS=1 ONLY="" LIMIT=240 LINKS_RE=""
 while (($#)); do
     case $1 in
         --quick) QUICK=1; shift ;;
         --no-build) BUILD=0; shift ;;
         --runs) RUNS=${2:?}; shift 2 ;;
         --only) ONLY=${2:?}; shift 2 ;;
+        --limit) LIMIT=${2:?}; shift 2 ;;
+        --links) LINKS_RE=${2:?}; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "wan.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -123,18 +129,19 @@ run_veil() {
         local ticket
         ticket=$(head -1 "$d/send.out" | sed -e 's/.*"ticket":"\([^"]*\)".*/\1/')
         t0=$(now)
-        VEIL_HOME="$d/hr" "$BIN/veil" receive "$ticket" --yes --out "$d/out" </dev/null >"$d/recv.out" 2>"$d/recv.err" || r=$?
+        VEIL_HOME="$d/hr" timeout "$LIMIT" "$BIN/veil" receive "$ticket" --yes --out "$d/out" </dev/null >"$d/recv.out" 2>"$d/recv.err" || r=$?
         t1=$(now)
     else
         t0=$(now)
-        VEIL_HOME="$d/hs" "$BIN/veil" send "$file" --code 17-wan-bench --json </dev/null >"$d/send.out" 2>"$d/send.err" &
+        VEIL_HOME="$d/hs" timeout "$LIMIT" "$BIN/veil" send "$file" --code 17-wan-bench --json </dev/null >"$d/send.out" 2>"$d/send.err" &
         s=$!
-        VEIL_HOME="$d/hr" "$BIN/veil" receive 17-wan-bench --yes --out "$d/out" </dev/null >"$d/recv.out" 2>"$d/recv.err" || r=$?
+        VEIL_HOME="$d/hr" timeout "$LIMIT" "$BIN/veil" receive 17-wan-bench --yes --out "$d/out" </dev/null >"$d/recv.out" 2>"$d/recv.err" || r=$?
         wait "$s" || r=${r:-send}
         t1=$(now)
     fi
     stop "$em_pid"; stop "$relay_pid"
     unset VEIL_RELAY
+    if [[ ${r:-} == 124 ]]; then echo t; return 0; fi
     if [[ -n ${r:-} ]] || ! cmp -s "$file" "$d/out/$(basename "$file")"; then
         log "veil failed on $1 (exit ${r:-0}); stderr: $(tail -2 "$d/recv.err" "$d/send.err" | tr '\n' ' ')"
         echo x
@@ -154,12 +161,13 @@ run_fwd() {
     local via
     via=$(cat "$WORK/netem.addr")
     t0=$(now)
-    QUIC_FORWARD_CC=$cc "$BIN/quic-forward" send --relay "$via" --file "$file" </dev/null >"$d/send.out" 2>"$d/send.err" &
+    QUIC_FORWARD_CC=$cc timeout "$LIMIT" "$BIN/quic-forward" send --relay "$via" --file "$file" </dev/null >"$d/send.out" 2>"$d/send.err" &
     s=$!
-    QUIC_FORWARD_CC=$cc "$BIN/quic-forward" recv --relay "$via" --out "$d/out.bin" </dev/null >"$d/recv.out" 2>"$d/recv.err" || r=$?
+    QUIC_FORWARD_CC=$cc timeout "$LIMIT" "$BIN/quic-forward" recv --relay "$via" --out "$d/out.bin" </dev/null >"$d/recv.out" 2>"$d/recv.err" || r=$?
     wait "$s" || r=${r:-send}
     t1=$(now)
     stop "$em_pid"; stop "$relay_pid"
+    if [[ ${r:-} == 124 ]]; then echo t; return 0; fi
     if [[ -n ${r:-} ]] || ! cmp -s "$file" "$d/out.bin"; then
         log "forwarder ($cc) failed on $1 (exit ${r:-0}): $(tail -1 "$d/recv.err" "$d/send.err" | tr '\n' ' ')"
         echo x
@@ -171,6 +179,7 @@ run_fwd() {
 describe() { # SECONDS SIZE RATE RTT -> cell text
     local t=$1 size=$2 rate=$3 rtt=$4
     [[ $t == x ]] && { echo "FAILED"; return; }
+    [[ $t == t ]] && { echo "> $LIMIT s (stopped)"; return; }
     case $size in
         1k | 1k-link) awk -v t="$t" -v r="$(rtt_s "$rtt")" 'BEGIN { printf "%.2f s = %.1f RTTs", t, t / r }' ;;
         *) awk -v t="$t" -v b="$((size << 20))" -v r="$(rate_bps "$rate")" \
@@ -178,12 +187,20 @@ describe() { # SECONDS SIZE RATE RTT -> cell text
     esac
 }
 
-# The median of the numbers among the words (failed runs are "x"); "x" if none.
-median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{ a[NR] = $1 } END { print NR ? a[int((NR + 1) / 2)] : "x" }'; }
+# The median of the numbers among the words (failed runs are "x", timed out "t"): "x"
+# if none finished and one failed, "t" if all that did not fail timed out.
+median() {
+    local w
+    w=$(tr ' ' '\n' | grep -v '^$')
+    if grep -qE '^[0-9.]+$' <<<"$w"; then
+        grep -E '^[0-9.]+$' <<<"$w" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+    elif grep -q '^t$' <<<"$w"; then echo t; else echo x; fi
+}
 
 printf '| link | size | veil | forwarder (Cubic) | forwarder (BBR) |\n|---|---|---|---|---|\n'
 for spec in "${LINKS[@]}"; do
     IFS='|' read -r name rate rtt loss jitter size <<<"$spec"
+    [[ -z $LINKS_RE || $name =~ $LINKS_RE ]] || continue
     v="" fc="" fb=""
     for ((k = 0; k < RUNS; k++)); do
         [[ $ONLY == forwarder ]] || v+=" $(run_veil "$name" "$rate" "$rtt" "$loss" "$jitter" "$size")"

@@ -36,6 +36,13 @@ for i, c in enumerate([c for c in vec("manifest") if c["in"].get("kind") == "man
 
 for c in vec("sealed"):
     put("sealed_open", h(c["out"]["sealed"]))
+for c in vec("pq"):
+    o = c["out"]
+    if "sealed" in o:
+        put("sealed_open", h(o["sealed"]))
+    if "bundle" in o:
+        put("key_bundle", h(o["bundle"]))
+        put("key_bundle", h(o["bundle"])[:-1])
 
 # Chunks: control byte = last | index slot << 1 | split << 3.
 indices = [0, 1, 2, 72623859790382856]
@@ -51,6 +58,8 @@ for c in vec("ticket"):
 
 ids = [c["out"]["identity"] for c in vec("identity") if "identity" in c["out"]]
 ids += [c["out"]["recipient_identity"] for c in vec("sealed")]
+ids += [c["out"]["identity_v2"] for c in vec("identity") if "identity_v2" in c["out"]]
+ids += [c["out"]["identity"] for c in vec("pq") if "identity" in c["out"]]
 for s in ids:
     put("identity", s)
 put("relay_allow_list", "# who may upload\n" + ids[0] + "\n\n  " + ids[1] + "  # bob\n" + ids[2].upper() + "\n")

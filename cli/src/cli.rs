@@ -122,12 +122,24 @@ pub(crate) enum IdentityCmd {
         json: bool,
     },
     /// Print your public identity string (to give to people who send to you).
-    Export,
+    Export {
+        /// Also write your key bundle (your post-quantum public key, signed) to this
+        /// file, for `veil contacts add NAME --bundle FILE` on a machine without the relay.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Publish your key bundle (post-quantum public key) on the relay, so people can send
+    /// to you with `send --to` (`veil inbox` does it too).
+    Publish {
+        /// Relay address `host:port[#sha256]` (default: VEIL_RELAY, config, 127.0.0.1:4433).
+        #[arg(long)]
+        relay: Option<String>,
+    },
     /// Add someone's public identity as a contact (same as `veil contacts add`).
     Import {
         /// Name for the contact.
         name: String,
-        /// Their public identity (`veilid1...`).
+        /// Their public identity (`veilid2...`, or the older `veilid1...`).
         identity: String,
     },
 }
@@ -138,8 +150,14 @@ pub(crate) enum ContactsCmd {
     Add {
         /// Name for the contact.
         name: String,
-        /// Their public identity (`veilid1...`).
-        identity: String,
+        /// Their public identity (`veilid2...`, or the older `veilid1...`); optional with
+        /// --bundle, which then must match it.
+        #[arg(required_unless_present = "bundle")]
+        identity: Option<String>,
+        /// Their key bundle file (from `veil identity export --bundle FILE`): adds the
+        /// identity it belongs to, after checking its signature.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
     },
     /// List contacts with their fingerprints.
     List {
@@ -176,7 +194,7 @@ pub(crate) struct SendArgs {
     /// Protect the ticket with a password (read from VEIL_PASSWORD or a prompt).
     #[arg(long, requires = "link")]
     pub(crate) password: bool,
-    /// Send to a person: a contact name or a public identity (`veilid1...`). The key
+    /// Send to a person: a contact name or a public identity (`veilid2...`). The key
     /// is left sealed in their inbox on the relay; they may be offline.
     #[arg(long, conflicts_with_all = ["code", "link"])]
     pub(crate) to: Option<String>,

@@ -1,7 +1,7 @@
 //! `veil contacts`: names for the people you send to and receive from.
 
 use crate::cli::ContactsCmd;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::io::Write;
 use veil_client::{ClientError, Contacts, Home};
 use veil_format::escape_text;
@@ -9,7 +9,7 @@ use veil_format::escape_text;
 /// `veil contacts ...`.
 pub(crate) fn run(home: &Home, cmd: ContactsCmd) -> Result<()> {
     match cmd {
-        ContactsCmd::Add { name, identity } => add(home, &name, &identity),
+        ContactsCmd::Add { name, identity, bundle } => add(home, &name, identity.as_deref(), bundle.as_deref()),
         ContactsCmd::List { json } => list(home, json),
         ContactsCmd::Remove { name } => remove(home, &name),
     }
@@ -25,8 +25,20 @@ fn remove(home: &Home, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn add(home: &Home, name: &str, id: &str) -> Result<()> {
-    let public = veil_format::identity::PublicIdentity::decode(id)?;
+pub(crate) fn add(home: &Home, name: &str, id: Option<&str>, bundle: Option<&std::path::Path>) -> Result<()> {
+    let given = id.map(veil_format::identity::PublicIdentity::decode).transpose()?;
+    let public = match (given, bundle) {
+        (given, Some(path)) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let b = veil_format::pq::KeyBundle::decode(&bytes)?;
+            if let Some(g) = &given {
+                b.check_for(g)?;
+            }
+            b.identity()
+        }
+        (Some(g), None) => g,
+        (None, None) => return Err(ClientError::Usage("give an identity string or --bundle FILE".into()).into()),
+    };
     let mut c = Contacts::load(home)?;
     let n = c.add(name, &public)?;
     c.save(home)?;

@@ -51,6 +51,9 @@ pub(crate) fn hint(e: &ClientError) -> &'static str {
         ClientError::Exists(_) => "; use --overwrite to replace it",
         ClientError::PasswordNeeded => " (--password or VEIL_PASSWORD)",
         ClientError::Declined => "; nothing was written",
+        ClientError::NoKeyBundle { .. } => {
+            ": ask them to run `veil identity publish` (or `veil inbox`) with a current veil"
+        }
         _ => "",
     }
 }

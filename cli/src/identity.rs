@@ -33,10 +33,28 @@ pub fn load_full(home: &Home) -> Result<Option<(Identity, String)>> {
     Ok(Some((id, s.handle)))
 }
 
-/// `veil identity export`: the public identity string alone.
-pub fn export(home: &Home) -> Result<()> {
+/// `veil identity export`: the public identity string alone (and, with `--bundle`, the
+/// key bundle written to a file).
+pub fn export(home: &Home, bundle: Option<std::path::PathBuf>) -> Result<()> {
     let Some(id) = load(home)? else { bail!("no identity yet; run `veil identity new`") };
+    if let Some(path) = bundle {
+        std::fs::write(&path, id.key_bundle().encode()).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("Wrote your key bundle to {}", path.display());
+    }
     println!("{}", id.public().encode());
+    Ok(())
+}
+
+/// `veil identity publish`: put our key bundle on the relay.
+pub async fn publish(home: &Home, relay: Option<String>) -> Result<()> {
+    let Some(id) = load(home)? else { bail!("no identity yet; run `veil identity new`") };
+    let fingerprint = id.public().fingerprint();
+    let addr = crate::common::relay_addr(home, relay)?;
+    let relay = crate::common::connect(addr, home, Some(id)).await?;
+    let r = veil_client::bundle::publish(&relay).await;
+    relay.close().await;
+    r?;
+    eprintln!("Published the post-quantum key of {fingerprint}");
     Ok(())
 }
 
@@ -120,6 +138,9 @@ pub fn new(
         eprintln!("Your new passphrase (write it down; it is shown only once):\n\n    {}\n", pass.as_str());
     }
     print_public(&id, json);
+    eprintln!(
+        "People can send to you with `veil send --to` once your post-quantum key is on the relay: run `veil identity publish` (`veil inbox` does it too)."
+    );
     Ok(())
 }
 

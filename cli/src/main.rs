@@ -53,8 +53,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json)
             }
             IdentityCmd::Show { json } => identity::show(&home, json),
-            IdentityCmd::Export => identity::export(&home),
-            IdentityCmd::Import { name, identity } => contacts::add(&home, &name, &identity),
+            IdentityCmd::Export { bundle } => identity::export(&home, bundle),
+            IdentityCmd::Publish { relay } => identity::publish(&home, relay).await,
+            IdentityCmd::Import { name, identity } => contacts::add(&home, &name, Some(&identity), None),
         },
     }
 }

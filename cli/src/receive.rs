@@ -29,6 +29,7 @@ pub(crate) async fn run(home: Home, args: ReceiveArgs) -> Result<()> {
         let how = inbox::Receiving { out, overwrite, json, consent, refused_key };
         return inbox::receive_all(&home, relay, how).await;
     };
+    let code = ticket_of_link(code);
     let from = if veil_format::ticket::is_ticket(&code) {
         let (_, pw) = decode_ticket(&code)?;
         ReceiveFrom::Ticket(code, pw)
@@ -47,4 +48,28 @@ pub(crate) async fn run(home: Home, args: ReceiveArgs) -> Result<()> {
     let r = r.map_err(|e| changed_key_error(e, &refused_key))?;
     print_text(r.text, json)?;
     Ok(())
+}
+
+/// A browser link `https://RELAY/#TICKET` (as `veil send --link` prints) is its ticket:
+/// the fragment; anything else is taken as typed.
+fn ticket_of_link(input: String) -> String {
+    let t = input.trim();
+    let is_link = ["https://", "http://"].iter().any(|p| t.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p)));
+    match t.split_once('#') {
+        Some((_, fragment)) if is_link => fragment.to_string(),
+        _ => input,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ticket_of_link;
+
+    #[test]
+    fn links_are_their_fragment() {
+        assert_eq!(ticket_of_link("https://relay.example:8443/#veil1-abc".into()), "veil1-abc");
+        assert_eq!(ticket_of_link(" HTTPS://r/#veil1p-x ".into()), "veil1p-x");
+        assert_eq!(ticket_of_link("veil1-abc".into()), "veil1-abc");
+        assert_eq!(ticket_of_link("7-guitar-orbit".into()), "7-guitar-orbit");
+    }
 }

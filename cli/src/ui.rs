@@ -72,7 +72,7 @@ fn human(e: &Event, show: Shown, bar: &Mutex<Option<ProgressBar>>) {
     if quiet() {
         match e {
             Event::Code { code } => eprintln!("{}", code.expose()),
-            Event::Ticket { ticket } => eprintln!("{}", ticket.expose()),
+            Event::Ticket { ticket, .. } => eprintln!("{}", ticket.expose()),
             Event::Warning { message } => eprintln!("warning: {message}"),
             _ => {}
         }
@@ -99,15 +99,20 @@ fn human(e: &Event, show: Shown, bar: &Mutex<Option<ProgressBar>>) {
                 say(format!("{art}\n"));
             }
         }
-        Event::Ticket { ticket } => {
+        Event::Ticket { ticket, url } => {
             let ticket = ticket.expose();
             say(format!("Ticket: {ticket}"));
+            if let Some(url) = url {
+                say(format!("Open in a browser: {}", url.expose()));
+            }
             if role == "stream" {
                 say(format!("Replay the recording (until it expires) with:\n\n    veil watch --from-start {ticket}\n"));
             } else {
                 say(format!("The receiver runs:\n\n    veil receive {ticket}\n"));
             }
-            if let Some(art) = crate::qr::for_terminal(ticket, qr, tty) {
+            // A phone scanning the browser link opens the page; else the ticket.
+            let scanned = url.as_ref().map_or(ticket, |u| u.expose());
+            if let Some(art) = crate::qr::for_terminal(scanned, qr, tty) {
                 say(format!("{art}\n"));
             }
         }

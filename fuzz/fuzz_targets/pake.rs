@@ -1,6 +1,7 @@
 //! The PAKE messages a peer (or the relay in the middle) sends through the mailbox:
-//! `PakeStart::finish` on arbitrary bytes, then key confirmation and key delivery
-//! (`verify_peer`, `open_delivery`) on the same bytes. Input: one byte picking our role,
+//! `PakeStart::finish` on arbitrary bytes, then key confirmation, the post-quantum step
+//! and key delivery (`verify_peer`, `pq_accept`, `PqOffer::finish`, `open_delivery`) on
+//! the same bytes. Input: one byte picking our role,
 //! then the peer's message. Property: no panic (a wrong message is an error or a key that
 //! fails confirmation).
 #![no_main]
@@ -21,7 +22,16 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(key) = start.finish(msg) {
         let _ = key.confirmation();
         let _ = key.verify_peer(msg);
-        let _ = key.open_delivery(msg);
+        // As the sender: the bytes as the receiver's offer.
+        if let Ok((hybrid, ct)) = key.pq_accept(msg) {
+            assert_eq!(ct.len(), veil_format::pq::MLKEM_CIPHERTEXT_LEN);
+            let _ = hybrid.open_delivery(msg);
+        }
+        // As the receiver: the bytes as the sender's ciphertext, then as its delivery.
+        let (offer, _) = key.pq_offer();
+        if let Ok(hybrid) = offer.finish(msg) {
+            let _ = hybrid.open_delivery(msg);
+        }
         let _ = key.verification_string();
     }
 });

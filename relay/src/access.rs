@@ -103,7 +103,7 @@ pub enum AllowListError {
         err: std::io::Error,
     },
     /// A line is not a public identity.
-    #[error("allow-list {path}, line {line}: not a veil public identity (veilid1...): {reason}")]
+    #[error("allow-list {path}, line {line}: not a veil public identity (veilid2... or veilid1...): {reason}")]
     BadLine {
         /// The file.
         path: String,
@@ -370,6 +370,15 @@ mod tests {
         typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
         assert!(parse_identity(std::str::from_utf8(&typo).unwrap()).is_err());
         assert!(parse_identity("veilid1").is_err());
+        // The same identity's veilid2 string (identity.json, `identity_v2`): same key.
+        let v2 = "veilid2mr2rtblw327dqaeksbqdub2bumddyrfjo7klzrndf74chz5wtcgatudwzdcirdhfc3npizmx372vpk67symut5w44fng5a3kee3pojn7wwbgjebltfpgxxavmf6qe3tli2hgrpaz4b3cx42vvhlkplapbzn5xxu3";
+        assert_eq!(parse_identity(v2).unwrap(), k);
+        assert_eq!(parse_identity(&v2.to_uppercase()).unwrap(), k);
+        let mut typo = v2.as_bytes().to_vec();
+        typo[150] = if typo[150] == b'a' { b'b' } else { b'a' };
+        assert!(parse_identity(std::str::from_utf8(&typo).unwrap()).is_err(), "the commitment is in the checksum");
+        assert!(parse_identity(&v2.replacen("veilid2", "veilid1", 1)).is_err());
+        assert!(parse_identity(&s.replacen("veilid1", "veilid2", 1)).is_err());
     }
 
     #[test]

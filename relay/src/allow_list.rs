@@ -6,20 +6,28 @@
 
 use std::collections::HashSet;
 
-/// Parse a public identity string (`veilid1` + base32 of ed25519 || x25519 || checksum)
-/// into its Ed25519 key. The relay keeps its own parser: it never links the format crate.
+/// Parse a public identity string into its Ed25519 key: `veilid2` + base32 of
+/// ed25519 || x25519 || X-Wing commitment || checksum, or the older `veilid1` + base32 of
+/// ed25519 || x25519 || checksum. The relay keeps its own parser: it never links the
+/// format crate.
 pub fn parse_identity(s: &str) -> Result<[u8; 32], &'static str> {
     use blake2::Digest;
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
-    let body = s.strip_prefix("veilid1").ok_or("must start with veilid1")?;
+    let (body, len, domain): (&str, usize, &[u8]) = if let Some(body) = s.strip_prefix("veilid2") {
+        (body, 100, b"veil identity checksum v2\0")
+    } else if let Some(body) = s.strip_prefix("veilid1") {
+        (body, 68, b"veil identity checksum v1\0")
+    } else {
+        return Err("must start with veilid2 (or the older veilid1)");
+    };
     let b = data_encoding::BASE32_NOPAD_NOCASE.decode(body.as_bytes()).map_err(|_| "not base32")?;
-    if b.len() != 68 {
+    if b.len() != len {
         return Err("wrong length");
     }
     let mut h = blake2::Blake2b256::new();
-    h.update(b"veil identity checksum v1\0");
-    h.update(&b[..64]);
-    if h.finalize()[..4] != b[64..] {
+    h.update(domain);
+    h.update(&b[..len - 4]);
+    if h.finalize()[..4] != b[len - 4..] {
         return Err("checksum mismatch (typo?)");
     }
     let mut k = [0u8; 32];

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
+    pub web: Option<SocketAddr>,
+    pub web_url: Option<String>,
     pub data: Option<PathBuf>,
     pub store_dir: Option<PathBuf>,
     pub cert: Option<PathBuf>,

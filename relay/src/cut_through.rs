@@ -109,6 +109,25 @@ impl Partial {
         }
     }
 
+    /// Wait until the store answered: the whole chunk, or None if it will not be stored
+    /// (for readers that serve only whole chunks, such as the web side).
+    pub async fn wait_stored(&self) -> Option<Bytes> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let g = self.inner.lock().ok()?;
+                match g.outcome {
+                    Some(true) => return g.whole.clone(),
+                    Some(false) => return None,
+                    None => {}
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// Wait until [`Partial::next`] may say something new.
     pub async fn changed(&self, offset: usize) {
         let notified = self.changed.notified();

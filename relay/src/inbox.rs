@@ -130,6 +130,23 @@ impl Inboxes {
         self.store.delete(&format!("{}{}", prefix(inbox), hex::encode(entry))).await.map_err(storage)
     }
 
+    /// Keep `body` as the key bundle of `inbox` (replacing an earlier one). Opaque: the
+    /// relay never parses it.
+    pub async fn put_bundle(&self, inbox: &InboxId, body: Bytes) -> Result<(), WireError> {
+        if body.is_empty() {
+            return Err(WireError::new(ErrorCode::BadRequest, "empty key bundle"));
+        }
+        self.store.put(&crate::keys::bundle(inbox), body).await.map_err(storage)
+    }
+
+    /// The key bundle published for `inbox`.
+    pub async fn get_bundle(&self, inbox: &InboxId) -> Result<Bytes, WireError> {
+        match self.store.get(&crate::keys::bundle(inbox)).await.map_err(storage)? {
+            Some(b) => Ok(b),
+            None => Err(WireError::new(ErrorCode::NotFound, "no key bundle published for this identity")),
+        }
+    }
+
     /// Delete every expired entry; returns how many.
     pub async fn sweep(&self) -> Result<usize, veil_store::StoreError> {
         let now = now();

@@ -64,6 +64,11 @@ pub fn inbox(inbox: &InboxId) -> String {
     format!("{INBOXES}{}/", hex::encode(inbox))
 }
 
+/// The key bundle published for an inbox: `kb/<inbox hex>`.
+pub fn bundle(inbox: &InboxId) -> String {
+    format!("kb/{}", hex::encode(inbox))
+}
+
 /// Where nameplate `n`'s mailbox lives, for instances sharing the store: `np/<n>`.
 pub fn nameplate(n: u32) -> String {
     format!("np/{n}")

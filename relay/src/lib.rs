@@ -25,6 +25,7 @@ pub mod slots;
 pub mod state;
 pub mod streams;
 pub mod tls;
+pub mod web;
 
 pub use error::StartError;
 use metrics::Metrics;
@@ -69,6 +70,11 @@ pub struct Config {
     pub access: access::AccessConfig,
     /// Limits on live streams.
     pub streams: streams::StreamLimits,
+    /// HTTPS address of the web page that opens links in a browser; None: no page.
+    pub web: Option<SocketAddr>,
+    /// Public base URL of that page (behind a proxy or a name); defaults to
+    /// `https://<bound web address>/`.
+    pub web_url: Option<String>,
 }
 
 impl Default for Config {
@@ -87,6 +93,8 @@ impl Default for Config {
             public_addr: None,
             access: access::AccessConfig::default(),
             streams: streams::StreamLimits::default(),
+            web: None,
+            web_url: None,
         }
     }
 }
@@ -108,6 +116,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Open connections and mailboxes.
     pub slots: Arc<slots::Slots>,
+    /// Base URL of the web page, when the relay serves one (`--web`).
+    pub web_url: Option<String>,
 }
 
 pub use slots::{MAX_MAILBOXES_PER_CONN, MAX_MAILBOXES_PER_IP};
@@ -119,6 +129,10 @@ pub struct Server {
     pub quic_addr: SocketAddr,
     /// Bound HTTP address.
     pub http_addr: Option<SocketAddr>,
+    /// Bound HTTPS address of the web page (`--web`).
+    pub web_addr: Option<SocketAddr>,
+    /// Base URL of the web page (links open at `URL#TICKET`).
+    pub web_url: Option<String>,
     /// SHA-256 fingerprint of the certificate clients must pin.
     pub fingerprint: String,
     /// Shared state (for tests and embedding).
@@ -138,8 +152,16 @@ impl Server {
         store.check().await.map_err(|source| StartError::Store { kind: store.kind(), source })?;
         let endpoint = quic_endpoint(&config, &tls)?;
         let quic_addr = endpoint.local_addr().map_err(|e| setup("QUIC address", &e))?;
-        let shared = shared_state(&config, store, quic_addr, &fingerprint)?;
+        let web = match config.web {
+            Some(addr) => Some(web::WebListener::bind(addr, config.web_url.clone()).await?),
+            None => None,
+        };
+        let (web_addr, web_url) = (web.as_ref().map(|w| w.addr), web.as_ref().map(|w| w.url.clone()));
+        let shared = shared_state(&config, store, quic_addr, &fingerprint, web_url.clone())?;
         let mut tasks = vec![tokio::spawn(quic::accept_loop(shared.clone(), endpoint.clone()))];
+        if let Some(w) = web {
+            tasks.push(w.serve(shared.clone(), web::tls_config(&tls)?, config.idle_timeout));
+        }
         let http_addr = match config.http {
             Some(addr) => Some(serve_http(&shared, addr, &mut tasks).await?),
             None => None,
@@ -152,7 +174,7 @@ impl Server {
                 rdv.rendezvous.maintain().await;
             }
         }));
-        Ok(Server { quic_addr, http_addr, fingerprint, shared, endpoint, tasks })
+        Ok(Server { quic_addr, http_addr, web_addr, web_url, fingerprint, shared, endpoint, tasks })
     }
 
     /// Stop accepting, close connections, stop background tasks.
@@ -199,6 +221,7 @@ fn shared_state(
     store: Arc<dyn Store>,
     quic_addr: SocketAddr,
     fingerprint: &str,
+    web_url: Option<String>,
 ) -> Result<Arc<Shared>, StartError> {
     let metrics = Arc::new(Metrics::new());
     let mut instance = [0u8; 8];
@@ -217,6 +240,7 @@ fn shared_state(
         streams: streams::Streams::new(config.streams.clone(), metrics.clone()),
         metrics,
         slots: slots::Slots::new(config.max_connections, config.max_connections_per_ip, config.window_budget),
+        web_url,
     }))
 }
 

@@ -31,6 +31,13 @@ struct Args {
     /// HTTP address for /healthz, /readyz and /metrics [default: 127.0.0.1:8080].
     #[arg(long)]
     http: Option<SocketAddr>,
+    /// Serve the page that opens links in a browser, and the ciphertext for it, over
+    /// HTTPS on this address (with the relay's certificate). Off unless given.
+    #[arg(long)]
+    web: Option<SocketAddr>,
+    /// Public base URL of that page (behind a proxy or a DNS name) [default: https://WEB/].
+    #[arg(long)]
+    web_url: Option<String>,
     /// Data folder: TLS identity, and the filesystem store unless S3 is used [default: veil-data].
     #[arg(long)]
     data: Option<PathBuf>,
@@ -82,7 +89,7 @@ struct Args {
     /// How often expired transfers are deleted [default: 60s].
     #[arg(long, value_parser = humantime::parse_duration)]
     sweep_interval: Option<Duration>,
-    /// Only identities listed in this file (one `veilid1...` per line, `#` comments) may
+    /// Only identities listed in this file (one `veilid2...` or `veilid1...` per line, `#` comments) may
     /// upload; re-read when it changes. Without it the relay is open.
     #[arg(long, env = "VEIL_RELAY_ALLOW")]
     allow: Option<PathBuf>,
@@ -194,6 +201,12 @@ async fn run(args: Args) -> Result<()> {
         server.quic_addr,
         server.http_addr.map(|a| a.to_string()).unwrap_or_default()
     );
+    if let (Some(addr), Some(url)) = (server.web_addr, &server.web_url) {
+        println!("web page on {addr} (HTTPS): links open at {url}#<ticket>");
+        if addr.ip().is_unspecified() && url.contains(&addr.to_string()) {
+            eprintln!("veil-relay: warning: links name {addr}, which no browser can open: set --web-url");
+        }
+    }
     println!("certificate fingerprint: {}", server.fingerprint);
     println!("clients: VEIL_RELAY={}#{}", server.quic_addr, server.fingerprint);
     tokio::signal::ctrl_c().await.ok();
@@ -257,6 +270,8 @@ fn config(args: Args, file: config_file::FileConfig, data: PathBuf) -> Result<Co
             quota_transfers_per_hour: args.quota_transfers_per_hour.or(file.quota_transfers_per_hour),
             anon_transfers_per_hour: args.anon_transfers_per_hour.or(file.anon_transfers_per_hour),
         },
+        web: args.web.or(file.web),
+        web_url: args.web_url.or(file.web_url),
         streams: veil_relay::streams::StreamLimits {
             max_streams: args.max_streams.or(file.max_streams).unwrap_or(256),
             max_viewers: args.max_viewers.or(file.max_viewers).unwrap_or(4096),

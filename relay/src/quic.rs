@@ -208,6 +208,7 @@ async fn dispatch(
     let t = &shared.transfers;
     let resp = match req {
         Request::Ping => Response::Ok,
+        Request::WebUrl => Response::Web { url: shared.web_url.clone() },
         req @ Request::Create { tid, size_hint, .. } => {
             shared.access.check_upload(ctx)?;
             shared.access.check_new(ctx, size_hint)?;
@@ -239,7 +240,12 @@ async fn dispatch(
         | Request::Auth { .. }
         | Request::InboxPut { .. }
         | Request::InboxList { .. }
-        | Request::InboxDelete { .. }) => identity_request(shared, ctx, req, recv).await?,
+        | Request::InboxDelete { .. }
+        | Request::BundlePut { .. }) => identity_request(shared, ctx, req, recv).await?,
+        Request::BundleGet { inbox } => {
+            let b = shared.inboxes.get_bundle(&inbox).await?;
+            return send_data(send, b).await;
+        }
         Request::Complete { tid, owner, chunk_count } => {
             t.complete(&tid, &owner, chunk_count).await?;
             Response::Ok
@@ -302,6 +308,17 @@ async fn identity_request(
         Request::InboxDelete { inbox, entry } => {
             forbid_other_inbox(ctx, &inbox)?;
             shared.inboxes.delete(&inbox, &entry).await?;
+            Response::Ok
+        }
+        Request::BundlePut { len } => {
+            let Some(owner) = ctx.identity() else {
+                return Err(WireError::new(
+                    ErrorCode::AuthRequired,
+                    "publishing a key bundle needs the connection to be authenticated as its owner",
+                ));
+            };
+            let body = read_body(recv, len, veil_wire::MAX_BUNDLE_BODY, None).await?;
+            shared.inboxes.put_bundle(&veil_wire::inbox_id(&owner), body).await?;
             Response::Ok
         }
         _ => return Err(WireError::new(ErrorCode::BadRequest, "unexpected request")),

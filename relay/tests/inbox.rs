@@ -191,3 +191,59 @@ async fn allow_list_refuses_unlisted_uploads_but_not_downloads() {
     assert_eq!(code(&r), Some(ErrorCode::NotFound));
     server.shutdown().await;
 }
+
+/// The response and the body bytes after it.
+async fn call_data(conn: &quinn::Connection, req: &Request) -> (Response, Vec<u8>) {
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&encode_frame(req).unwrap()).await.unwrap();
+    let _ = send.finish();
+    let buf = recv.read_to_end(1 << 20).await.unwrap();
+    let (r, used) = decode_frame::<Response>(&buf).unwrap().unwrap();
+    (r, buf[used..].to_vec())
+}
+
+/// Key bundles: opaque blobs, one per identity, written only by that identity, read by
+/// anyone, size-capped.
+#[tokio::test]
+async fn key_bundles_are_published_by_their_owner_and_fetched_by_anyone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), None).await;
+    let (bob, eve) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+    let bob_inbox = inbox_id(&bob.verifying_key().to_bytes());
+    let anon = connect(server.quic_addr).await;
+
+    // Nothing published yet.
+    let (r, _) = call_data(&anon, &Request::BundleGet { inbox: bob_inbox }).await;
+    assert_eq!(code(&r), Some(ErrorCode::NotFound), "{r:?}");
+    // Publishing needs an authenticated connection.
+    let r = call(&anon, &Request::BundlePut { len: 4 }, Some(b"nope")).await;
+    assert_eq!(code(&r), Some(ErrorCode::AuthRequired), "{r:?}");
+
+    let bob_conn = connect(server.quic_addr).await;
+    assert_eq!(auth(&bob_conn, &bob).await, Response::Ok);
+    // The relay does not parse it: any bytes up to the limit are kept as they are.
+    let blob = vec![0x5a; 1349];
+    assert_eq!(call(&bob_conn, &Request::BundlePut { len: 1349 }, Some(&blob)).await, Response::Ok);
+    let (r, body) = call_data(&anon, &Request::BundleGet { inbox: bob_inbox }).await;
+    assert_eq!((r, body), (Response::Data { len: 1349 }, blob));
+    // Republishing replaces it.
+    assert_eq!(call(&bob_conn, &Request::BundlePut { len: 3 }, Some(b"new")).await, Response::Ok);
+    assert_eq!(call_data(&anon, &Request::BundleGet { inbox: bob_inbox }).await.1, b"new");
+
+    // Eve, authenticated as herself, can only write her own slot, never Bob's.
+    let eve_conn = connect(server.quic_addr).await;
+    assert_eq!(auth(&eve_conn, &eve).await, Response::Ok);
+    assert_eq!(call(&eve_conn, &Request::BundlePut { len: 3 }, Some(b"eve")).await, Response::Ok);
+    assert_eq!(call_data(&anon, &Request::BundleGet { inbox: bob_inbox }).await.1, b"new");
+    let eve_inbox = inbox_id(&eve.verifying_key().to_bytes());
+    assert_eq!(call_data(&anon, &Request::BundleGet { inbox: eve_inbox }).await.1, b"eve");
+
+    // Size limits: too large, and empty.
+    let big = vec![0u8; veil_wire::MAX_BUNDLE_BODY as usize + 1];
+    let r = call(&bob_conn, &Request::BundlePut { len: big.len() as u32 }, Some(&big)).await;
+    assert_eq!(code(&r), Some(ErrorCode::TooLarge), "{r:?}");
+    let r = call(&bob_conn, &Request::BundlePut { len: 0 }, Some(b"")).await;
+    assert_eq!(code(&r), Some(ErrorCode::BadRequest), "{r:?}");
+    assert_eq!(call_data(&anon, &Request::BundleGet { inbox: bob_inbox }).await.1, b"new");
+    server.shutdown().await;
+}

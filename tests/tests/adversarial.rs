@@ -320,7 +320,8 @@ async fn a_guess_checked_offline_burns_the_code_for_either_side_first() {
     veil_quic::write_frame(&mut send, &MailboxMsg::Message(guess)).await.unwrap();
     let spake_b = next_message(&mut recv).await;
     let confirmation = next_message(&mut recv).await;
-    assert_eq!((spake_b.len(), confirmation.len()), (33, 32));
+    // Its confirmation carries the post-quantum offer (ML-KEM-768 key under the PAKE key).
+    assert_eq!((spake_b.len(), confirmation.len()), (33, 32 + veil_format::code::PQ_OFFER_LEN));
     conn.close(0u32.into(), b"got what I came for");
     ep.wait_idle().await;
     let o = receiver.await.unwrap();
@@ -358,5 +359,76 @@ async fn a_guess_checked_offline_burns_the_code_for_either_side_first() {
     let o = run_async(r).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("burned"), "{}", text(&o));
+    relay.server.shutdown().await;
+}
+
+/// A peer that knows the code but leaves out the post-quantum step (an older veil, or a
+/// relay or attacker in the middle stripping it) is refused on either side: the real
+/// receiver does not accept a classical-only delivery, the real sender never delivers K
+/// without the receiver's ML-KEM key; both burn the code, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_stripping_the_post_quantum_step_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = real_relay().await;
+    let f = t.path().join("secret.txt");
+    std::fs::write(&f, b"for the right person only").unwrap();
+
+    // Real receiver; a classical-only sender with the right code. It verifies the
+    // receiver's confirmation, then answers as veil did before the hybrid step:
+    // confirmation || key delivery (90 bytes), no ML-KEM ciphertext.
+    let out = t.path().join("out-r");
+    let mut r = veil_to(&t.path().join("home-r"), &relay.addr);
+    r.args(["receive", "41-guitar-orbit", "--yes", "--out"]).arg(&out);
+    let receiver = tokio::task::spawn_blocking(move || run(r));
+    let (ep, conn) = raw_client(&relay.server).await;
+    let (mut send, mut recv) = claim(&conn, 41, Side::Sender).await;
+    let code = Code::parse("41-guitar-orbit").unwrap();
+    let (start, msg_a) = PakeStart::new(Role::Sender, &code);
+    veil_quic::write_frame(&mut send, &MailboxMsg::Message(msg_a)).await.unwrap();
+    let spake_b = next_message(&mut recv).await;
+    let key = start.finish(&spake_b).unwrap();
+    let reply = next_message(&mut recv).await;
+    key.verify_peer(&reply[..32]).expect("the right code");
+    let mut old_style = key.confirmation().to_vec();
+    old_style.extend_from_slice(&[0u8; 90]);
+    veil_quic::write_frame(&mut send, &MailboxMsg::Message(old_style)).await.unwrap();
+    let o = receiver.await.unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("skipped the post-quantum key exchange"), "{err}");
+    assert!(final_files(&out).is_empty());
+    conn.close(0u32.into(), b"done");
+    ep.wait_idle().await;
+
+    // Real sender; a classical-only receiver with the right code: it confirms with the
+    // bare 32 bytes. The sender refuses to deliver K under the classical key alone.
+    let mut s = veil_to(&t.path().join("home-s"), &relay.addr);
+    s.args(["send", "--code", "42-guitar-orbit"]).arg(&f);
+    let sender = tokio::task::spawn_blocking(move || run(s));
+    let (ep, conn) = raw_client(&relay.server).await;
+    let (mut send, mut recv) = claim(&conn, 42, Side::Receiver).await;
+    let code = Code::parse("42-guitar-orbit").unwrap();
+    let (start, msg_b) = PakeStart::new(Role::Receiver, &code);
+    veil_quic::write_frame(&mut send, &MailboxMsg::Message(msg_b)).await.unwrap();
+    let spake_a = next_message(&mut recv).await;
+    let key = start.finish(&spake_a).unwrap();
+    veil_quic::write_frame(&mut send, &MailboxMsg::Message(key.confirmation().to_vec())).await.unwrap();
+    // What comes back is the burn, never the sender's confirmation or a delivery.
+    let m = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match veil_quic::read_frame::<MailboxMsg>(&mut recv).await.unwrap() {
+                Some(MailboxMsg::PeerJoined) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("an answer in time");
+    assert!(matches!(m, Some(MailboxMsg::Burned) | None), "the stripped receiver got {m:?}");
+    let o = sender.await.unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("skipped the post-quantum key exchange"), "{}", text(&o));
+    conn.close(0u32.into(), b"done");
+    ep.wait_idle().await;
     relay.server.shutdown().await;
 }

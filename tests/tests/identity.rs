@@ -36,7 +36,27 @@ fn new_identity(dir: &Path, name: &str, handle: &str, pass: &str, relay: &RelayP
     let o = run(c);
     ok(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let u = User { home, identity: v["identity"].as_str().unwrap().to_string() };
+    // People can send to an identity once its owner published its key bundle.
+    publish(&u, relay);
+    u
+}
+
+/// `veil identity new` without publishing (the relay never hears of it).
+fn new_unpublished_identity(dir: &Path, name: &str, handle: &str, pass: &str, relay: &RelayProc) -> User {
+    let home = dir.join(format!("home-{name}"));
+    let mut c = veil_at(&home, relay);
+    c.args(["identity", "new", "--json"]).env("VEIL_PASSPHRASE", pass).env("VEIL_HANDLE", handle);
+    let o = run(c);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     User { home, identity: v["identity"].as_str().unwrap().to_string() }
+}
+
+fn publish(u: &User, relay: &RelayProc) {
+    let mut c = veil_at(&u.home, relay);
+    c.args(["identity", "publish"]);
+    ok(&run(c));
 }
 
 fn stderr(o: &Output) -> String {
@@ -97,13 +117,17 @@ fn derivation_is_deterministic_and_matches_the_format_vector() {
     let (pass, handle) = (case["in"]["passphrase"].as_str().unwrap(), case["in"]["handle"].as_str().unwrap());
     let a = new_identity(t.path(), "one", handle, pass, &relay);
     let b = new_identity(t.path(), "two", handle, pass, &relay);
-    assert_eq!(a.identity, case["out"]["identity"].as_str().unwrap());
+    assert_eq!(a.identity, case["out"]["identity_v2"].as_str().unwrap());
+    assert!(a.identity.starts_with("veilid2"));
+    // The old string of the same identity is the same person.
+    let old = case["out"]["identity"].as_str().unwrap();
+    assert_eq!(PublicIdentity::decode(old).unwrap(), PublicIdentity::decode(&a.identity).unwrap().without_commitment());
     assert_eq!(a.identity, b.identity, "same passphrase and handle, same identity");
 
     let mut c = veil_at(&a.home, &relay);
     c.args(["identity", "show", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&ok(&run(c)).stdout).unwrap();
-    assert_eq!(v["identity"], case["out"]["identity"]);
+    assert_eq!(v["identity"], case["out"]["identity_v2"]);
     assert_eq!(v["fingerprint"], case["out"]["fingerprint"]);
     let mut c = veil_at(&a.home, &relay);
     c.args(["identity", "export"]);
@@ -247,8 +271,10 @@ fn an_identity_is_proven_only_where_the_relay_needs_it() {
     let relay = RelayProc::start_env(&t.path().join("relay"), "127.0.0.1:0", &[], &[("VEIL_LOG", "veil_relay=debug")]);
     let alice = new_identity(t.path(), "alice", "alice", PASS_A, &relay);
     let bob = new_identity(t.path(), "bob", "bob", PASS_B, &relay);
+    // (Publishing their key bundles, as new_identity does, was each one's own sign-in.)
+    let before = std::fs::read_to_string(&relay.stderr_path).unwrap().matches("connection authenticated").count();
     let authenticated =
-        || std::fs::read_to_string(&relay.stderr_path).unwrap().matches("connection authenticated").count();
+        || std::fs::read_to_string(&relay.stderr_path).unwrap().matches("connection authenticated").count() - before;
     let f = t.path().join("note.txt");
     std::fs::write(&f, b"who sent this?").unwrap();
 
@@ -464,4 +490,133 @@ fn passphrase_never_appears_in_ps_logs_or_errors() {
         }
     }
     assert!(!alice.identity.is_empty());
+}
+
+fn bundle_path(relay: &RelayProc, identity: &str) -> PathBuf {
+    relay.data.join("store/kb").join(inbox_hex(identity))
+}
+
+/// Post-quantum identity mode: a sender needs the recipient's published key bundle,
+/// checks it against the identity string, and refuses a missing or substituted one
+/// loudly; an old `veilid1` contact is pinned to the first bundle that verifies.
+#[test]
+fn send_to_uses_the_published_bundle_and_refuses_a_substituted_one() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&t.path().join("relay"));
+    let alice = new_identity(t.path(), "alice", "alice", PASS_A, &relay);
+    let bob = new_unpublished_identity(t.path(), "bob", "bob", PASS_B, &relay);
+    let mallory = new_identity(t.path(), "mallory", "mallory", "mallory-has-a-long-passphrase-too-42", &relay);
+    let src = t.path().join("secret.txt");
+    std::fs::write(&src, b"for bob only").unwrap();
+
+    // Bob never talked to the relay: no bundle, no hybrid, no send (never X25519 alone).
+    let o = send_to(&alice, &bob.identity, &src, &relay);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("has not published a post-quantum key"), "{}", text(&o));
+    assert!(inbox_files(&relay).is_empty());
+
+    // `veil inbox` publishes it (Bob talks to the relay as himself).
+    let mut c = veil_at(&bob.home, &relay);
+    c.args(["inbox"]);
+    ok(&run(c));
+    let good = std::fs::read(bundle_path(&relay, &bob.identity)).unwrap();
+    assert_eq!(good.len(), 1349);
+    assert_eq!(&good[..5], b"VKEY\x01");
+    ok(&send_to(&alice, &bob.identity, &src, &relay));
+    let sealed = std::fs::read(inbox_files(&relay).pop().unwrap()).unwrap();
+    assert!(sealed.windows(5).any(|w| w == b"VSEL\x02"), "sealed with X-Wing (version 2)");
+    let out = t.path().join("out");
+    ok(&receive_inbox(&bob, &out, &relay, &[]));
+    assert_eq!(std::fs::read(out.join("secret.txt")).unwrap(), b"for bob only");
+
+    // The relay (or whoever holds the bucket) swaps in Mallory's bundle: refused loudly.
+    let mallory_bundle = std::fs::read(bundle_path(&relay, &mallory.identity)).unwrap();
+    std::fs::write(bundle_path(&relay, &bob.identity), &mallory_bundle).unwrap();
+    let o = send_to(&alice, &bob.identity, &src, &relay);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("does not belong to it"), "{}", text(&o));
+    // Bob's bundle with one bit of the X-Wing key changed: its signature fails.
+    let mut flipped = good.clone();
+    flipped[500] ^= 1;
+    std::fs::write(bundle_path(&relay, &bob.identity), &flipped).unwrap();
+    let o = send_to(&alice, &bob.identity, &src, &relay);
+    assert!(!o.status.success() && stderr(&o).contains("does not belong to it"), "{}", text(&o));
+
+    // Carol knows Bob by his old veilid1 string: Mallory's bundle is still refused (its
+    // signature is not Bob's) ...
+    let carol = new_identity(t.path(), "carol", "carol", "carol-uses-a-long-and-unusual-passphrase-7", &relay);
+    let old = PublicIdentity::decode(&bob.identity).unwrap().without_commitment().encode();
+    add_contact(&carol, "bob", &old, &relay);
+    std::fs::write(bundle_path(&relay, &bob.identity), &mallory_bundle).unwrap();
+    let o = send_to(&carol, "bob", &src, &relay);
+    assert!(!o.status.success() && stderr(&o).contains("does not belong to it"), "{}", text(&o));
+    // ... Bob's own is used, and pinned: the contact now holds his veilid2 string.
+    std::fs::write(bundle_path(&relay, &bob.identity), &good).unwrap();
+    ok(&send_to(&carol, "bob", &src, &relay));
+    let mut c = veil_at(&carol.home, &relay);
+    c.args(["contacts", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&ok(&run(c)).stdout).unwrap();
+    assert_eq!(v[0]["identity"], bob.identity.as_str());
+
+    // A bundle file travels with `contacts add`: it must match the identity given.
+    let file = t.path().join("bob.bundle");
+    let mut c = veil_at(&bob.home, &relay);
+    c.args(["identity", "export", "--bundle"]).arg(&file);
+    assert_eq!(stdout(ok(&run(c))).trim(), bob.identity);
+    assert_eq!(std::fs::read(&file).unwrap(), good);
+    let dave = new_identity(t.path(), "dave", "dave", "dave-also-picked-a-long-passphrase-1", &relay);
+    let mut c = veil_at(&dave.home, &relay);
+    c.args(["contacts", "add", "bob", "--bundle"]).arg(&file);
+    ok(&run(c));
+    let mut c = veil_at(&dave.home, &relay);
+    c.args(["contacts", "add", "bob2", &mallory.identity, "--bundle"]).arg(&file);
+    let o = run(c);
+    assert!(!o.status.success() && stderr(&o).contains("does not belong to it"), "{}", text(&o));
+    let mut c = veil_at(&dave.home, &relay);
+    c.args(["contacts", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&ok(&run(c)).stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["identity"], bob.identity.as_str());
+}
+
+/// Old-style (X25519, version 1) sealed keys left in an inbox still open.
+#[test]
+fn an_old_style_sealed_key_still_opens() {
+    let t = tempfile::tempdir().unwrap();
+    let relay = RelayProc::start(&t.path().join("relay"));
+    let alice = new_identity(t.path(), "alice", "alice", PASS_A, &relay);
+    let bob = new_identity(t.path(), "bob", "bob", PASS_B, &relay);
+    add_contact(&bob, "alice", &alice.identity, &relay);
+    let src = t.path().join("old.txt");
+    std::fs::write(&src, b"sealed the old way").unwrap();
+    ok(&send_to(&alice, &bob.identity, &src, &relay));
+    // Replace the X-Wing sealed key with an X25519 one for the same transfer, as an older
+    // veil would have left it (same sender, transfer id and key).
+    let f = inbox_files(&relay).pop().unwrap();
+    let stored = std::fs::read(&f).unwrap();
+    let nl = stored.iter().position(|b| *b == b'\n').unwrap();
+    let (alice_id, bob_id) = (seed_identity(&alice), seed_identity(&bob));
+    let u = veil_format::sealed::open_sealed(&bob_id, &stored[nl + 1..]).unwrap();
+    let old =
+        veil_format::sealed::seal_v1_with(&bob_id.public(), alice_id.signing_key(), &u.tid, &u.key, [3; 32]).unwrap();
+    assert_eq!(old[4], 1);
+    let mut rewritten = stored[..=nl].to_vec();
+    rewritten.extend_from_slice(&old);
+    std::fs::write(&f, rewritten).unwrap();
+    let out = t.path().join("out");
+    let o = receive_inbox(&bob, &out, &relay, &[]);
+    ok(&o);
+    assert!(stderr(&o).contains("From: alice (verified contact)"), "{}", text(&o));
+    assert_eq!(std::fs::read(out.join("old.txt")).unwrap(), b"sealed the old way");
+}
+
+/// The secret identity a CLI user keeps in `identity.json`.
+fn seed_identity(u: &User) -> veil_format::identity::Identity {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(u.home.join("identity.json")).unwrap()).unwrap();
+    let seed: [u8; 32] = hex::decode(v["seed"].as_str().unwrap()).unwrap().try_into().unwrap();
+    veil_format::identity::Identity::from_seed(
+        veil_format::SecretKey::from_bytes(seed),
+        veil_format::identity::KdfParams::from_version(v["kdf"].as_u64().unwrap() as u8).unwrap(),
+    )
 }

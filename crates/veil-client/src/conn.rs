@@ -342,7 +342,9 @@ impl Relay {
         let frame = encode_frame(&Request::Mailbox { nameplate, side })?;
         send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         match read_frame::<Response>(&mut recv).await? {
-            Some(Response::MailboxOpened { nameplate }) => Ok(Mailbox { nameplate, send, recv, _owner: None }),
+            Some(Response::MailboxOpened { nameplate }) => {
+                Ok(Mailbox { nameplate, send, recv, _owner: None, unconfirmed: None })
+            }
             Some(Response::Redirect { addr, fingerprint }) => {
                 // The mailbox lives on another instance sharing this relay's store; its
                 // address and certificate came over our pinned connection.
@@ -356,6 +358,20 @@ impl Relay {
             Some(Response::Error(e)) => Err(ClientError::Relay(e)),
             _ => Err(ClientError::UnexpectedAnswer { request: "a mailbox request" }),
         }
+    }
+
+    /// Open the mailbox of a known nameplate without waiting for the relay's answer: the
+    /// first messages travel with the request (one round trip saved), and the answer is
+    /// read before the first incoming message. An error answer surfaces from
+    /// [`Mailbox::recv`]; a redirect to another instance is followed there, and the
+    /// messages sent so far are sent again on the new mailbox.
+    pub async fn mailbox_pipelined(&self, nameplate: u32, side: Side) -> Result<Mailbox> {
+        let conn = self.connection().await?;
+        let (mut send, recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let frame = encode_frame(&Request::Mailbox { nameplate: Some(nameplate), side })?;
+        send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let unconfirmed = Some(Unconfirmed { home: self.home.clone(), side, sent: Vec::new() });
+        Ok(Mailbox { nameplate, send, recv, _owner: None, unconfirmed })
     }
 
     /// Open a long-lived request stream (live streams): sends `req`, expects
@@ -427,6 +443,18 @@ pub struct Mailbox {
     recv: RecvStream,
     /// The instance holding the mailbox, when we were redirected there.
     _owner: Option<Arc<Relay>>,
+    /// Opened without waiting ([`Relay::mailbox_pipelined`]): the relay's answer is
+    /// still to be read.
+    unconfirmed: Option<Unconfirmed>,
+}
+
+/// What a mailbox opened without waiting needs until the relay's answer is read.
+#[derive(Debug)]
+struct Unconfirmed {
+    home: Home,
+    side: Side,
+    /// Messages sent meanwhile, sent again if the mailbox is elsewhere.
+    sent: Vec<MailboxMsg>,
 }
 
 impl Mailbox {
@@ -438,13 +466,50 @@ impl Mailbox {
 
     /// Send a frame.
     pub async fn send(&mut self, m: &MailboxMsg) -> Result<()> {
+        if let Some(u) = &mut self.unconfirmed {
+            u.sent.push(m.clone());
+        }
         let frame = encode_frame(m)?;
-        self.send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))
+        let written = self.send.write_all(&frame).await;
+        if written.is_err()
+            && let Some(u) = self.unconfirmed.take()
+        {
+            // A relay that refused the mailbox (a burned code, a nameplate in use) stops
+            // reading: its answer says why.
+            self.confirm(u).await?;
+        }
+        written.map_err(|e| ClientError::Transport(e.to_string()))
     }
 
     /// Next frame from the relay (None when the relay closed the mailbox).
     pub async fn recv(&mut self) -> Result<Option<MailboxMsg>> {
+        if let Some(u) = self.unconfirmed.take() {
+            self.confirm(u).await?;
+        }
         read_frame(&mut self.recv).await
+    }
+
+    /// Read the relay's answer to a mailbox opened without waiting.
+    async fn confirm(&mut self, u: Unconfirmed) -> Result<()> {
+        match read_frame::<Response>(&mut self.recv).await? {
+            Some(Response::MailboxOpened { .. }) => Ok(()),
+            Some(Response::Redirect { addr, fingerprint }) => {
+                let target = RelayAddr::parse(&format!("{addr}#{fingerprint}"))?;
+                tracing::debug!(%addr, "mailbox redirected");
+                let other = Box::pin(Relay::connect(target, u.home)).await?;
+                let mb = Box::pin(other.mailbox(Some(self.nameplate), u.side)).await?;
+                self.send = mb.send;
+                self.recv = mb.recv;
+                self._owner = Some(other);
+                for m in &u.sent {
+                    let frame = encode_frame(m)?;
+                    self.send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+                }
+                Ok(())
+            }
+            Some(Response::Error(e)) => Err(ClientError::Relay(e)),
+            _ => Err(ClientError::UnexpectedAnswer { request: "a mailbox request" }),
+        }
     }
 
     /// Release the nameplate.
@@ -471,6 +536,7 @@ pub fn body_limit(req: &Request) -> u32 {
     match req {
         Request::GetChunk { .. } => veil_wire::MAX_CHUNK_BODY,
         Request::GetManifest { .. } => veil_wire::MAX_MANIFEST_BODY,
+        Request::BundleGet { .. } => veil_wire::MAX_BUNDLE_BODY,
         _ => 0,
     }
 }

@@ -109,6 +109,13 @@ pub enum ClientError {
     /// Waited too long.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The recipient has not published its key bundle (post-quantum key) on this relay,
+    /// so nothing can be sealed to it (veil never falls back to X25519 alone).
+    #[error("{recipient} has not published a post-quantum key on this relay yet")]
+    NoKeyBundle {
+        /// Fingerprint of the recipient.
+        recipient: String,
+    },
 }
 
 impl ClientError {

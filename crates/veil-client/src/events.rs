@@ -42,6 +42,10 @@ pub enum Event {
     Ticket {
         /// The ticket.
         ticket: Revealed,
+        /// The same ticket as a link that opens in a browser (`https://RELAY/#TICKET`),
+        /// when the relay serves its web page (secret: the ticket is its fragment).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<Revealed>,
     },
     /// A warning that does not stop the transfer.
     Warning {

@@ -58,9 +58,14 @@ fn me(relay: &Relay) -> Result<&Identity> {
         .ok_or_else(|| ClientError::Usage("the inbox needs an identity: run `veil identity new` first".into()))
 }
 
-/// List and open everything in our inbox, oldest first.
+/// List and open everything in our inbox, oldest first. Publishes our key bundle first
+/// (we are talking to the relay as ourselves anyway), so senders find our post-quantum
+/// key; a relay that refuses it does not stop the listing.
 pub async fn list(relay: &Relay) -> Result<Vec<InboxItem>> {
     let me = me(relay)?;
+    if let Err(e) = crate::bundle::publish(relay).await {
+        tracing::warn!(error = %e, "could not publish our key bundle");
+    }
     let inbox = veil_wire::inbox_id(&me.public().ed25519);
     let mut out = Vec::new();
     let mut after = None;

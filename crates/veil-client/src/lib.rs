@@ -6,6 +6,7 @@
 //! progress comes out as [`Event`]s and consent goes in as a callback.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod conn;
 pub mod contacts;
 pub mod error;

@@ -201,12 +201,14 @@ async fn transfer_key(
         }
         (None, ReceiveFrom::Code(c)) => {
             let code = Code::parse(c)?;
-            let mut mb = relay.mailbox(Some(code.nameplate()), veil_wire::Side::Receiver).await?;
+            let mut mb = relay.mailbox_pipelined(code.nameplate(), veil_wire::Side::Receiver).await?;
             events(Event::Waiting { what: "sender".into() });
             let (tid, key, verifier) = tokio::time::timeout(opts.wait, crate::pake::receiver(&mut mb, &code))
                 .await
                 .map_err(|_| ClientError::Timeout("the sender did not show up".into()))??;
-            mb.close().await;
+            // Closed in the background: the download need not wait for the relay's end
+            // of the mailbox stream.
+            tokio::spawn(mb.close());
             events(Event::KeyExchanged { verifier });
             Ok((tid, key))
         }

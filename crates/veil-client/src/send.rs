@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use veil_format::code::{Code, DEFAULT_CODE_WORDS};
 use veil_format::identity::{Identity, KdfParams, PublicIdentity};
 use veil_format::manifest::{ContentKind, Entry, EntryKind, Manifest};
+use veil_format::pq::KeyBundle;
 use veil_format::ticket::Ticket;
 use veil_format::{Capabilities, ContentKey, OwnerSecret, TransferId, chunk};
 use veil_wire::{Request, Response, TransferStatus, cap_hash, in_ranges};
@@ -178,19 +179,33 @@ async fn run(
     state_out.clone_from(&state_name);
     let t = SendTransfer::resume_or_new(&opts.home, state_name)?;
     t.save(t.delivered)?;
-    // The transfer is registered while the mailbox opens (one round trip, not two); the
-    // key exchange starts only once both are done, so no receiver can hold the key of a
-    // transfer the relay does not know yet.
-    let (created, exchange) = tokio::join!(create(&relay, opts, &t, &entries), announce(&relay, opts, &t, &events));
+    // Identity mode: find and check the recipient's post-quantum key before uploading
+    // anything, so a missing or substituted bundle fails at once.
+    let bundle = match &opts.mode {
+        SendMode::To { recipient } if !t.delivered => {
+            Some(crate::bundle::for_recipient(&relay, &opts.home, recipient).await?)
+        }
+        _ => None,
+    };
+    // The transfer is registered while the mailbox opens and the key exchange runs (not
+    // one after the other); the exchange delivers the key only once the relay knows the
+    // transfer, so no receiver can hold the key of a transfer that does not exist yet.
+    let (registered, is_registered) = tokio::sync::oneshot::channel();
+    let register = async {
+        let r = create(&relay, opts, &t, &entries).await;
+        let _ = registered.send(r.is_ok());
+        r
+    };
+    let (created, exchange) = tokio::join!(register, announce(&relay, opts, &t, &events, is_registered));
     created?;
-    let exchange = exchange?.map(|start| start());
+    let exchange = exchange?;
     let content = spooled.map_or(ContentKind::Files, |s| s.kind);
     let up = Upload { relay: &relay, opts, content, t: &t, events: &events };
     let entries = match exchange {
         Some(task) => upload_during_exchange(&up, entries, task).await?,
         None => {
             let entries = up.run(entries).await?;
-            deliver(&relay, opts, &t, &events).await?;
+            deliver(&relay, opts, &t, bundle.as_ref(), &events).await?;
             entries
         }
     };
@@ -308,8 +323,9 @@ async fn create(relay: &Relay, opts: &SendOptions, t: &SendTransfer<'_>, entries
 
 /// The key exchange running beside the upload; it yields the verifier.
 type Exchange = JoinHandle<Result<String>>;
-/// A key exchange ready to start (its mailbox is open and the code shown).
-type StartExchange = Box<dyn FnOnce() -> Exchange + Send>;
+/// Whether the relay registered the transfer (the key exchange waits for it before it
+/// delivers the key).
+type Registered = tokio::sync::oneshot::Receiver<bool>;
 
 /// Show the receiver's way in: the ticket (link mode) or the code (code mode, whose
 /// mailbox opens first so the code shows at once; the exchange runs in the background).
@@ -318,18 +334,31 @@ async fn announce(
     opts: &SendOptions,
     t: &SendTransfer<'_>,
     events: &EventSink,
-) -> Result<Option<StartExchange>> {
+    registered: Registered,
+) -> Result<Option<Exchange>> {
     match &opts.mode {
-        SendMode::Code(chosen) if !t.delivered => start_exchange(relay, chosen.as_deref(), t, events).await.map(Some),
+        SendMode::Code(chosen) if !t.delivered => {
+            start_exchange(relay, chosen.as_deref(), t, events, registered).await.map(Some)
+        }
         SendMode::Link { password } => {
             let ticket = match password {
                 Some(p) => Ticket::encode_with_password(&t.tid, &t.key, p, KdfParams::V1)?,
                 None => Ticket::encode_plain(&t.tid, &t.key),
             };
-            events(Event::Ticket { ticket: Revealed::new(ticket) });
+            let url = web_url(relay).await.map(|base| Revealed::new(format!("{base}#{ticket}")));
+            events(Event::Ticket { ticket: Revealed::new(ticket), url });
             Ok(None)
         }
         SendMode::Code(_) | SendMode::To { .. } => Ok(None),
+    }
+}
+
+/// The base URL of the relay's web page, if it serves one. A relay from before
+/// `WebUrl` answers an error: no page, and the ticket alone is shown.
+async fn web_url(relay: &Relay) -> Option<String> {
+    match relay.request(&veil_wire::Request::WebUrl, None).await {
+        Ok((veil_wire::Response::Web { url }, _)) => url.filter(|u| u.starts_with("https://") && !u.contains('#')),
+        _ => None,
     }
 }
 
@@ -338,24 +367,29 @@ async fn start_exchange(
     chosen: Option<&str>,
     t: &SendTransfer<'_>,
     events: &EventSink,
-) -> Result<StartExchange> {
+    registered: Registered,
+) -> Result<Exchange> {
     let chosen = chosen.map(Code::parse).transpose()?;
-    let mut mb = relay.mailbox(chosen.as_ref().map(Code::nameplate), veil_wire::Side::Sender).await?;
+    // A chosen code's mailbox opens without waiting for the answer (the first PAKE
+    // message goes with the request); an allocated one needs the answer for its code.
+    let mut mb = match &chosen {
+        Some(c) => relay.mailbox_pipelined(c.nameplate(), veil_wire::Side::Sender).await?,
+        None => relay.mailbox(None, veil_wire::Side::Sender).await?,
+    };
     let code = chosen.unwrap_or_else(|| Code::generate(mb.nameplate, DEFAULT_CODE_WORDS));
     if code.is_short() {
         events(Event::Warning { message: "this code is short: anyone who guesses it first gets the file".into() });
     }
     events(Event::Code { code: Revealed::new(code.reveal()) });
     let (tid, key, ev) = (t.tid, t.key.clone(), events.clone());
-    Ok(Box::new(move || {
-        tokio::spawn(async move {
-            ev(Event::Waiting { what: "receiver".into() });
-            let r = crate::pake::sender(&mut mb, &code, &tid, &key).await;
-            if r.is_ok() {
-                mb.close().await;
-            }
-            r
-        })
+    Ok(tokio::spawn(async move {
+        ev(Event::Waiting { what: "receiver".into() });
+        let ready = async { registered.await.unwrap_or(false) };
+        let r = crate::pake::sender(&mut mb, &code, &tid, &key, ready).await;
+        if r.is_ok() {
+            mb.close().await;
+        }
+        r
     }))
 }
 
@@ -366,15 +400,28 @@ async fn upload_during_exchange(
     entries: Vec<SourceEntry>,
     exchange: Exchange,
 ) -> Result<Vec<SourceEntry>> {
-    let (uploaded, exchanged) =
-        tokio::join!(up.run(entries), async { exchange.await.unwrap_or_else(|e| Err(e.into())) });
+    let mut exchange = exchange;
+    let mut upload = Box::pin(up.run(entries));
+    let mut uploaded = None;
+    // A failed exchange stops the upload at once (nobody will ever hold the key).
+    let exchanged = loop {
+        tokio::select! {
+            r = &mut exchange => break r.unwrap_or_else(|e| Err(e.into())),
+            r = &mut upload, if uploaded.is_none() => uploaded = Some(r),
+        }
+    };
     match exchanged {
         Ok(verifier) => {
+            let uploaded = match uploaded {
+                Some(r) => r,
+                None => upload.await,
+            };
             up.t.save(true)?;
             (up.events)(Event::KeyExchanged { verifier });
             uploaded
         }
         Err(e) => {
+            drop(upload);
             let _ = up.relay.call(&Request::Delete { tid: up.t.tid.0, owner: up.t.owner_cap() }, None).await;
             up.t.forget();
             Err(e)
@@ -382,11 +429,21 @@ async fn upload_during_exchange(
     }
 }
 
-/// Identity mode: leave `K` sealed to the recipient in their inbox (once).
-async fn deliver(relay: &Relay, opts: &SendOptions, t: &SendTransfer<'_>, events: &EventSink) -> Result<()> {
+/// Identity mode: leave `K` sealed to the recipient in their inbox (once), with X-Wing
+/// to its checked key bundle.
+async fn deliver(
+    relay: &Relay,
+    opts: &SendOptions,
+    t: &SendTransfer<'_>,
+    bundle: Option<&KeyBundle>,
+    events: &EventSink,
+) -> Result<()> {
     let SendMode::To { recipient } = &opts.mode else { return Ok(()) };
     if !t.delivered {
-        let sealed = veil_format::sealed::seal_to(recipient, opts.signer.signing_key(), &t.tid, &t.key)?;
+        let bundle = bundle.ok_or(ClientError::Format(veil_format::FormatError::KeyBundleMismatch {
+            identity: recipient.fingerprint(),
+        }))?;
+        let sealed = veil_format::sealed::seal_to(recipient, bundle, opts.signer.signing_key(), &t.tid, &t.key)?;
         let len = sealed.len() as u32;
         let inbox = veil_wire::inbox_id(&recipient.ed25519);
         let req = Request::InboxPut { inbox, expire_secs: opts.expire.as_secs().max(1), len };

@@ -132,7 +132,10 @@ async fn open_stream(
     };
     let (send, recv) = relay.open_request(&req).await?;
     if opts.record.is_some() {
-        events(Event::Ticket { ticket: Revealed::new(veil_format::ticket::Ticket::encode_plain(&tid, &key)) });
+        events(Event::Ticket {
+            ticket: Revealed::new(veil_format::ticket::Ticket::encode_plain(&tid, &key)),
+            url: None,
+        });
     }
     Ok((Segments::new(send, key, tid, opts), recv))
 }
@@ -161,7 +164,7 @@ fn spawn_exchanges(
     tokio::spawn(async move {
         for _ in 0..viewers {
             ev(Event::Waiting { what: "viewer".into() });
-            let v = crate::pake::sender(&mut mb, &code, &tid, &key).await?;
+            let v = crate::pake::sender(&mut mb, &code, &tid, &key, async { true }).await?;
             ev(Event::KeyExchanged { verifier: v });
             // Wait for that viewer to leave the mailbox before the next one may join.
             loop {

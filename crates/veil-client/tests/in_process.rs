@@ -38,7 +38,7 @@ async fn send_by_ticket_and_receive_in_process() {
     let tickets = Arc::new(Mutex::new(Vec::new()));
     let seen = tickets.clone();
     let events: veil_client::EventSink = Arc::new(move |e| {
-        if let Event::Ticket { ticket } = e {
+        if let Event::Ticket { ticket, .. } = e {
             seen.lock().unwrap().push(ticket.expose().to_string());
         }
     });

@@ -5,6 +5,10 @@
 //! * `chunk_1core`: veil's chunk engine, one 1 MiB chunk (16 messages of 64 KiB) per call.
 //! * `chunk_all_cores`: 256 chunks of 1 MiB (256 MiB) sealed and opened with rayon.
 //! * `identity_argon2id`: deriving an identity at the default parameters (`KdfParams::V1`).
+//! * `pq`: X-Wing key generation from a 32-byte subkey, encapsulation and decapsulation
+//!   (identities and sealed keys); ML-KEM-768 key generation, encapsulation and
+//!   decapsulation (the code-mode hybrid step); a whole version 2 sealed key, sealed and
+//!   opened; a key bundle verified.
 //!
 //! Run with `cargo bench -p veil-benches -j2 -- --noplot`.
 
@@ -23,7 +27,9 @@ use std::hint::black_box;
 use std::time::Duration;
 use veil_format::chunk::{DEFAULT_CHUNK_SIZE, open_chunk, open_chunks_parallel, seal_chunk, seal_chunks_parallel};
 use veil_format::identity::{Identity, KdfParams};
-use veil_format::{ContentKey, TransferId};
+use veil_format::pq::{KeyBundle, MlKemSecret, XWingSecret, mlkem_encapsulate};
+use veil_format::sealed::{open_sealed, seal_to};
+use veil_format::{ContentKey, SecretKey, TransferId};
 
 const MIB: usize = 1 << 20;
 const CHUNK: usize = DEFAULT_CHUNK_SIZE as usize;
@@ -136,9 +142,35 @@ fn identity_argon2id(c: &mut Criterion) {
     g.finish();
 }
 
+fn pq(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pq");
+    let sk = SecretKey::from_bytes([7; 32]);
+    g.bench_function("xwing_keygen", |b| b.iter(|| XWingSecret::from_bytes(black_box(&sk)).public()));
+    let xs = XWingSecret::from_bytes(&sk);
+    let xp = xs.public();
+    g.bench_function("xwing_encaps", |b| b.iter(|| xp.encapsulate()));
+    let Ok((ct, _)) = xp.encapsulate() else { return };
+    g.bench_function("xwing_decaps", |b| b.iter(|| xs.decapsulate(black_box(&ct))));
+    g.bench_function("mlkem768_keygen", |b| b.iter(|| MlKemSecret::random().public()));
+    let ms = MlKemSecret::random();
+    let ek = ms.public();
+    g.bench_function("mlkem768_encaps", |b| b.iter(|| mlkem_encapsulate(black_box(&ek))));
+    let Ok((mct, _)) = mlkem_encapsulate(&ek) else { return };
+    g.bench_function("mlkem768_decaps", |b| b.iter(|| ms.decapsulate(black_box(&mct))));
+    let (alice, bob) = (Identity::from_seed(SecretKey::from_bytes([1; 32]), KdfParams::V1), Identity::ephemeral());
+    let (tid, key) = (TransferId::random(), ContentKey::random());
+    let bundle = bob.key_bundle();
+    g.bench_function("sealed_v2_seal", |b| b.iter(|| seal_to(&bob.public(), &bundle, alice.signing_key(), &tid, &key)));
+    let Ok(sealed) = seal_to(&bob.public(), &bundle, alice.signing_key(), &tid, &key) else { return };
+    g.bench_function("sealed_v2_open", |b| b.iter(|| open_sealed(&bob, black_box(&sealed))));
+    let encoded = bundle.encode();
+    g.bench_function("bundle_decode_verify", |b| b.iter(|| KeyBundle::decode(black_box(&encoded))));
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(2));
-    targets = secretstream_raw, chunk_one_core, chunk_all_cores, identity_argon2id
+    targets = secretstream_raw, chunk_one_core, chunk_all_cores, identity_argon2id, pq
 }
 criterion_main!(benches);

@@ -5,9 +5,10 @@
 //! words, 10.3 bits each; two by default). The whole code is only ever a SPAKE2
 //! password: nothing stored anywhere is encrypted under a key stretched from it.
 
-use crate::chunk::{envelope_open, envelope_seal};
+use crate::chunk::{envelope_open, envelope_seal_with};
 use crate::error::{FormatError, Result, escape_text};
-use crate::kdf::{CTX_PAKE, blake2b_256, derive};
+use crate::kdf::{CTX_PAKE, CTX_PAKE_HYBRID, blake2b_256, derive};
+use crate::pq::{MLKEM_CIPHERTEXT_LEN, MLKEM_PUBLIC_LEN, MlKemSecret, mlkem_encapsulate_with};
 use crate::secret::{ContentKey, SecretKey, TransferId};
 use spake2::{Ed25519Group, Identity as PakeIdentity, Password, Spake2};
 use subtle::ConstantTimeEq;
@@ -222,23 +223,129 @@ impl PakeKey {
         }
     }
 
-    /// Encrypt the transfer id and content key for the receiver.
-    pub fn seal_delivery(&self, tid: &TransferId, key: &ContentKey) -> Vec<u8> {
-        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(49));
-        plain.push(1u8);
-        plain.extend_from_slice(&tid.0);
-        plain.extend_from_slice(key.expose());
-        envelope_seal(&derive(&self.key, 3, CTX_PAKE), b"veil key delivery v1", &plain)
+    /// Receiver, after sending its confirmation: a fresh ML-KEM-768 key pair and the
+    /// message that carries its encapsulation key under the PAKE key
+    /// (`envelope(KDF(Kp, 5, "veilpak1"), "veil pq offer v1", ek)`, 1225 bytes).
+    pub fn pq_offer(&self) -> (PqOffer, Vec<u8>) {
+        let mut header = [0u8; 24];
+        crate::random_bytes(&mut header);
+        self.pq_offer_with(MlKemSecret::random(), header)
     }
 
-    /// Decrypt what [`PakeKey::seal_delivery`] made.
+    /// [`PakeKey::pq_offer`] with a chosen key pair and envelope header (test vectors only).
+    pub fn pq_offer_with(&self, secret: MlKemSecret, header: [u8; 24]) -> (PqOffer, Vec<u8>) {
+        let ek = secret.public();
+        let msg = envelope_seal_with(&derive(&self.key, 5, CTX_PAKE), PQ_OFFER_AD, &ek, header);
+        (PqOffer { secret, ek, kp: self.key.clone() }, msg)
+    }
+
+    /// Sender, after the receiver's confirmation verified: open the receiver's offer,
+    /// encapsulate to it, and derive the hybrid key. Returns the key and the ML-KEM
+    /// ciphertext (1088 bytes) to send. An offer that does not open is `WrongCode`.
+    pub fn pq_accept(&self, offer: &[u8]) -> Result<(HybridKey, Vec<u8>)> {
+        let mut m = zeroize::Zeroizing::new([0u8; 32]);
+        crate::random_bytes(&mut m[..]);
+        self.pq_accept_with(offer, &m)
+    }
+
+    /// [`PakeKey::pq_accept`] with chosen encapsulation randomness `m` (test vectors only).
+    pub fn pq_accept_with(&self, offer: &[u8], m: &[u8; 32]) -> Result<(HybridKey, Vec<u8>)> {
+        if offer.len() != PQ_OFFER_LEN {
+            return Err(FormatError::PostQuantumMissing);
+        }
+        let ek =
+            envelope_open(&derive(&self.key, 5, CTX_PAKE), PQ_OFFER_AD, offer).map_err(|_| FormatError::WrongCode)?;
+        let (ct, ss) = mlkem_encapsulate_with(&ek, m)?;
+        Ok((HybridKey::derive(&self.key, &ss, &ek, &ct), ct))
+    }
+
+    /// A short string both people can compare, like a safety number: four words.
+    pub fn verification_string(&self) -> String {
+        verification_words(&self.key)
+    }
+}
+
+/// AD of the envelope that carries the receiver's ML-KEM encapsulation key.
+const PQ_OFFER_AD: &[u8] = b"veil pq offer v1";
+/// Bytes of the receiver's offer: envelope header (24) + ML-KEM-768 key (1184) + 17.
+pub const PQ_OFFER_LEN: usize = 24 + MLKEM_PUBLIC_LEN + 17;
+/// Bytes of the sender's answer after its confirmation: ML-KEM-768 ciphertext (1088) then
+/// the key delivery (90).
+pub const PQ_ANSWER_LEN: usize = MLKEM_CIPHERTEXT_LEN + DELIVERY_LEN;
+/// Bytes of a key delivery envelope: header (24) + 49 + 17.
+pub const DELIVERY_LEN: usize = 24 + 49 + 17;
+const DELIVERY_AD: &[u8] = b"veil key delivery v2";
+const HYBRID_DOMAIN: &[u8] = b"veil pake hybrid v1\0";
+
+/// The receiver's side of the hybrid step: its ML-KEM-768 key pair until the sender's
+/// ciphertext arrives.
+pub struct PqOffer {
+    secret: MlKemSecret,
+    ek: Vec<u8>,
+    kp: SecretKey,
+}
+
+impl std::fmt::Debug for PqOffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PqOffer(..)")
+    }
+}
+
+impl PqOffer {
+    /// Decapsulate the sender's ML-KEM ciphertext and derive the hybrid key.
+    pub fn finish(self, ct: &[u8]) -> Result<HybridKey> {
+        let ss = self.secret.decapsulate(ct)?;
+        Ok(HybridKey::derive(&self.kp, &ss, &self.ek, ct))
+    }
+}
+
+/// The key that delivers `(tid, K)` in code mode: from both the PAKE key and the ML-KEM
+/// shared secret, `Kh = BLAKE2b-256("veil pake hybrid v1\0" || Kp || ss || ek || ct)`.
+pub struct HybridKey {
+    key: SecretKey,
+}
+
+impl std::fmt::Debug for HybridKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HybridKey(..)")
+    }
+}
+
+impl HybridKey {
+    fn derive(kp: &SecretKey, ss: &SecretKey, ek: &[u8], ct: &[u8]) -> HybridKey {
+        HybridKey { key: SecretKey::from_bytes(blake2b_256(&[HYBRID_DOMAIN, kp.expose(), ss.expose(), ek, ct])) }
+    }
+
+    /// The raw key (test vectors only).
+    pub fn expose(&self) -> &[u8; 32] {
+        self.key.expose()
+    }
+
+    /// Encrypt the transfer id and content key for the receiver:
+    /// `envelope(KDF(Kh, 1, "veilpqh1"), "veil key delivery v2", 0x02 || tid || K)`.
+    pub fn seal_delivery(&self, tid: &TransferId, key: &ContentKey) -> Vec<u8> {
+        let mut header = [0u8; 24];
+        crate::random_bytes(&mut header);
+        self.seal_delivery_with(tid, key, header)
+    }
+
+    /// [`HybridKey::seal_delivery`] with a chosen header (test vectors only).
+    pub fn seal_delivery_with(&self, tid: &TransferId, key: &ContentKey, header: [u8; 24]) -> Vec<u8> {
+        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(49));
+        plain.push(2u8);
+        plain.extend_from_slice(&tid.0);
+        plain.extend_from_slice(key.expose());
+        envelope_seal_with(&derive(&self.key, 1, CTX_PAKE_HYBRID), DELIVERY_AD, &plain, header)
+    }
+
+    /// Decrypt what [`HybridKey::seal_delivery`] made.
     pub fn open_delivery(&self, sealed: &[u8]) -> Result<(TransferId, ContentKey)> {
         let plain =
-            zeroize::Zeroizing::new(envelope_open(&derive(&self.key, 3, CTX_PAKE), b"veil key delivery v1", sealed)?);
+            zeroize::Zeroizing::new(envelope_open(&derive(&self.key, 1, CTX_PAKE_HYBRID), DELIVERY_AD, sealed)?);
         if plain.len() != 49 {
             return Err(FormatError::Malformed { what: "key delivery", reason: "wrong length" });
         }
-        if plain[0] != 1 {
+        if plain[0] != 2 {
             return Err(FormatError::UnsupportedVersion { what: "key delivery", version: plain[0] });
         }
         let mut tid = [0u8; 16];
@@ -247,18 +354,17 @@ impl PakeKey {
         k.copy_from_slice(&plain[17..49]);
         Ok((TransferId(tid), ContentKey::from_bytes(k)))
     }
+}
 
-    /// A short string both people can compare, like a safety number: four words.
-    pub fn verification_string(&self) -> String {
-        let v = derive(&self.key, 4, CTX_PAKE);
-        let list = code_words();
-        let b = v.expose();
-        (0..4)
-            .map(|i| {
-                let n = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as usize % list.len();
-                escape_text(list[n])
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
+fn verification_words(key: &SecretKey) -> String {
+    let v = derive(key, 4, CTX_PAKE);
+    let list = code_words();
+    let b = v.expose();
+    (0..4)
+        .map(|i| {
+            let n = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as usize % list.len();
+            escape_text(list[n])
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

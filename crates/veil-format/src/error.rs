@@ -89,6 +89,21 @@ pub enum FormatError {
         /// What makes it weak.
         hint: &'static str,
     },
+    /// A key bundle (X-Wing public key) does not belong to the identity it was meant for:
+    /// substituted by a relay or an attacker, or the identity string is wrong.
+    #[error(
+        "the post-quantum key offered for identity {identity} does not belong to it: refused (someone may have substituted it; check the identity string with its owner)"
+    )]
+    KeyBundleMismatch {
+        /// Fingerprint of the identity.
+        identity: String,
+    },
+    /// The peer skipped the post-quantum step after the code exchange: an older veil, or
+    /// someone in the middle stripping it.
+    #[error(
+        "the other side skipped the post-quantum key exchange (an older veil, or someone interfering): refused; both sides need a veil with post-quantum code mode, and the code is burned"
+    )]
+    PostQuantumMissing,
     /// The key-derivation parameters are not supported.
     #[error("unsupported key-derivation parameters: {0}")]
     BadKdfParams(&'static str),

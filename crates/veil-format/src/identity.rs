@@ -1,9 +1,11 @@
 //! Identities from a passphrase: `seed = Argon2id(NFKC(passphrase), salt(handle))`, then
-//! an Ed25519 signing key and an X25519 receiving key derived from the seed under
-//! distinct KDF subkey ids. Same passphrase + handle, same identity, on any device.
+//! an Ed25519 signing key, an X25519 receiving key and an X-Wing (post-quantum hybrid)
+//! receiving key derived from the seed under distinct KDF subkey ids. Same passphrase +
+//! handle, same identity, on any device.
 
 use crate::error::{FormatError, Result};
 use crate::kdf::{CTX_IDENTITY, blake2b_256, derive};
+use crate::pq::{KeyBundle, XWingSecret};
 use crate::secret::SecretKey;
 use crate::strict::{base32_exact, ed25519_key, word_list};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -77,6 +79,7 @@ pub struct Identity {
     seed: SecretKey,
     signing: SigningKey,
     x_secret: StaticSecret,
+    xwing: XWingSecret,
     params: KdfParams,
 }
 
@@ -106,7 +109,8 @@ impl Identity {
         let x = derive(&seed, 2, CTX_IDENTITY);
         let signing = SigningKey::from_bytes(ed.expose());
         let x_secret = StaticSecret::from(*x.expose());
-        Identity { seed, signing, x_secret, params }
+        let xwing = XWingSecret::from_bytes(&derive(&seed, 3, CTX_IDENTITY));
+        Identity { seed, signing, x_secret, xwing, params }
     }
 
     /// An ephemeral identity (random seed) for senders without one.
@@ -130,12 +134,21 @@ impl Identity {
     pub fn x25519_secret(&self) -> &StaticSecret {
         &self.x_secret
     }
-    /// The public identity.
+    /// X-Wing secret for receiving sealed keys (post-quantum hybrid).
+    pub fn xwing_secret(&self) -> &XWingSecret {
+        &self.xwing
+    }
+    /// The public identity (a `veilid2` string: it commits to the X-Wing key).
     pub fn public(&self) -> PublicIdentity {
         PublicIdentity {
             ed25519: self.signing.verifying_key().to_bytes(),
             x25519: XPublic::from(&self.x_secret).to_bytes(),
+            xwing: Some(self.xwing.public().commitment()),
         }
+    }
+    /// Our key bundle: the X-Wing public key signed by our Ed25519 key, to publish.
+    pub fn key_bundle(&self) -> KeyBundle {
+        KeyBundle::sign(&self.signing, XPublic::from(&self.x_secret).to_bytes(), self.xwing.public())
     }
 }
 
@@ -144,42 +157,93 @@ impl Identity {
 pub struct PublicIdentity {
     /// Ed25519 verifying key (signatures, relay authentication).
     pub ed25519: [u8; 32],
-    /// X25519 public key (receiving).
+    /// X25519 public key (receiving; old-style sealed keys and the manifest binding).
     pub x25519: [u8; 32],
+    /// Commitment to the X-Wing public key (`veilid2` strings; `None` for an old
+    /// `veilid1` string, whose owner's X-Wing key is then trusted on its Ed25519
+    /// signature alone).
+    pub xwing: Option<[u8; 32]>,
 }
 
-/// Prefix of a public identity string.
+/// Prefix of an old (version 1) public identity string: no X-Wing commitment.
 pub const IDENTITY_PREFIX: &str = "veilid1";
+/// Prefix of a current (version 2) public identity string.
+pub const IDENTITY_PREFIX_V2: &str = "veilid2";
+/// What every identity string starts with (any version).
+pub const IDENTITY_PREFIX_ANY: &str = "veilid";
+
+/// True if `s` looks like an identity string of any version (case-insensitive).
+pub fn looks_like_identity(s: &str) -> bool {
+    s.trim().get(..IDENTITY_PREFIX_ANY.len()).is_some_and(|p| p.eq_ignore_ascii_case(IDENTITY_PREFIX_ANY))
+}
+
+const CHECKSUM_V1: &[u8] = b"veil identity checksum v1\0";
+const CHECKSUM_V2: &[u8] = b"veil identity checksum v2\0";
 
 impl PublicIdentity {
-    /// `veilid1` + lowercase base32 (no padding) of `ed25519 || x25519 || checksum(4)`.
+    /// `veilid2` + lowercase base32 (no padding) of
+    /// `ed25519 || x25519 || xwing commitment || checksum(4)` (167 characters), or for an
+    /// identity without a commitment the old `veilid1` form of
+    /// `ed25519 || x25519 || checksum(4)` (116 characters).
     pub fn encode(&self) -> String {
-        let mut b = Vec::with_capacity(68);
+        let mut b = Vec::with_capacity(100);
         b.extend_from_slice(&self.ed25519);
         b.extend_from_slice(&self.x25519);
-        let c = blake2b_256(&[b"veil identity checksum v1\0", &b]);
+        let (prefix, domain) = match &self.xwing {
+            Some(c) => {
+                b.extend_from_slice(c);
+                (IDENTITY_PREFIX_V2, CHECKSUM_V2)
+            }
+            None => (IDENTITY_PREFIX, CHECKSUM_V1),
+        };
+        let c = blake2b_256(&[domain, &b]);
         b.extend_from_slice(&c[..4]);
-        format!("{IDENTITY_PREFIX}{}", crate::BASE32.encode(&b).to_ascii_lowercase())
+        format!("{prefix}{}", crate::BASE32.encode(&b).to_ascii_lowercase())
     }
 
-    /// Parse a string made by [`PublicIdentity::encode`] (case-insensitive, spaces ignored).
+    /// Parse a string made by [`PublicIdentity::encode`], either version
+    /// (case-insensitive, spaces ignored).
     pub fn decode(s: &str) -> Result<PublicIdentity> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
-        let body = s.strip_prefix(IDENTITY_PREFIX).ok_or(FormatError::InvalidIdentity("must start with veilid1"))?;
+        let (body, len, domain) = if let Some(body) = s.strip_prefix(IDENTITY_PREFIX_V2) {
+            (body, 100, CHECKSUM_V2)
+        } else if let Some(body) = s.strip_prefix(IDENTITY_PREFIX) {
+            (body, 68, CHECKSUM_V1)
+        } else if s.starts_with(IDENTITY_PREFIX_ANY) {
+            return Err(FormatError::InvalidIdentity("unknown identity string version; upgrade veil"));
+        } else {
+            return Err(FormatError::InvalidIdentity("must start with veilid2 (or the older veilid1)"));
+        };
         let b = base32_exact(body).ok_or(FormatError::InvalidIdentity("not base32"))?;
-        if b.len() != 68 {
+        if b.len() != len {
             return Err(FormatError::InvalidIdentity("wrong length"));
         }
-        let c = blake2b_256(&[b"veil identity checksum v1\0", &b[..64]]);
-        if c[..4] != b[64..] {
+        let c = blake2b_256(&[domain, &b[..len - 4]]);
+        if c[..4] != b[len - 4..] {
             return Err(FormatError::InvalidIdentity("checksum mismatch (typo?)"));
         }
         let mut ed25519 = [0u8; 32];
         let mut x25519 = [0u8; 32];
         ed25519.copy_from_slice(&b[..32]);
         x25519.copy_from_slice(&b[32..64]);
+        let xwing = (len == 100).then(|| {
+            let mut c = [0u8; 32];
+            c.copy_from_slice(&b[64..96]);
+            c
+        });
         ed25519_key(&ed25519).ok_or(FormatError::InvalidIdentity("not a valid Ed25519 key"))?;
-        Ok(PublicIdentity { ed25519, x25519 })
+        Ok(PublicIdentity { ed25519, x25519, xwing })
+    }
+
+    /// The same identity without its X-Wing commitment (its old `veilid1` form).
+    pub fn without_commitment(&self) -> PublicIdentity {
+        PublicIdentity { xwing: None, ..*self }
+    }
+
+    /// Same Ed25519 and X25519 keys, whatever the string version: the same person (a
+    /// `veilid1` string and the `veilid2` string of one identity are the same identity).
+    pub fn same_keys(&self, other: &PublicIdentity) -> bool {
+        self.ed25519 == other.ed25519 && self.x25519 == other.x25519
     }
 
     /// A short fingerprint to read aloud: 80 bits as five groups of four hex digits.

@@ -13,15 +13,21 @@ pub const CTX_CHUNK: &Context = b"veilchk1";
 pub const CTX_MANIFEST: &Context = b"veilman1";
 /// Capabilities presented to the relay: subkey 1 download, 2 owner, 3 receipt.
 pub const CTX_CAPABILITY: &Context = b"veilcap1";
-/// Identity keys from the Argon2id seed: subkey 1 Ed25519, 2 X25519.
+/// Identity keys from the Argon2id seed: subkey 1 Ed25519, 2 X25519, 3 X-Wing.
 pub const CTX_IDENTITY: &Context = b"veilid01";
 /// PAKE session keys: subkey 1 sender confirmation, 2 receiver confirmation,
-/// 3 key-delivery envelope, 4 verification string.
+/// 3 key-delivery envelope (old, classical delivery; no longer sent), 4 verification
+/// string, 5 the envelope of the receiver's ML-KEM-768 encapsulation key.
 pub const CTX_PAKE: &Context = b"veilpak1";
+/// Code mode after the hybrid step, from `Kh` (PAKE key + ML-KEM secret): subkey 1
+/// key-delivery envelope.
+pub const CTX_PAKE_HYBRID: &Context = b"veilpqh1";
 /// Ticket password wrap: subkey 1 wrapping key (from the Argon2id output).
 pub const CTX_TICKET: &Context = b"veiltkt1";
 /// Sealing a content key to an identity: subkey 1 envelope key (from the X25519 hash).
 pub const CTX_SEAL: &Context = b"veilsea1";
+/// Sealing a content key to an identity with X-Wing: subkey 1 envelope key.
+pub const CTX_SEAL_XWING: &Context = b"veilsea2";
 
 /// Subkey ids within [`CTX_CAPABILITY`].
 pub mod cap {

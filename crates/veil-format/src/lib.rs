@@ -23,6 +23,7 @@ pub mod error;
 pub mod identity;
 pub mod kdf;
 pub mod manifest;
+pub mod pq;
 pub mod sealed;
 pub mod secret;
 mod strict;

@@ -17,7 +17,11 @@ fn pake(send_code: &str, recv_code: &str) -> (Result<(), FormatError>, Delivered
     // Receiver confirms first; the sender checks before handing over anything.
     let sender_check = sk.verify_peer(&rk.confirmation());
     let got = if sender_check.is_ok() {
-        rk.verify_peer(&sk.confirmation()).and_then(|()| rk.open_delivery(&sk.seal_delivery(&tid, &key)))
+        let (offer, offer_msg) = rk.pq_offer();
+        let (hs, ct) = sk.pq_accept(&offer_msg).unwrap();
+        rk.verify_peer(&sk.confirmation())
+            .and_then(|()| offer.finish(&ct))
+            .and_then(|hr| hr.open_delivery(&hs.seal_delivery(&tid, &key)))
     } else {
         Err(FormatError::WrongCode)
     };
@@ -166,18 +170,87 @@ fn sealed_to_identity() {
     let carol = Identity::ephemeral();
     let tid = TransferId::random();
     let key = ContentKey::random();
-    let sealed = seal_to(&bob.public(), alice.signing_key(), &tid, &key).unwrap();
+    let sealed = seal_to(&bob.public(), &bob.key_bundle(), alice.signing_key(), &tid, &key).unwrap();
+    assert_eq!(sealed.len(), SEALED_LEN);
+    assert_eq!(sealed[4], SEALED_VERSION);
     let u = open_sealed(&bob, &sealed).unwrap();
     assert_eq!(u.sender, alice.public().ed25519);
     assert_eq!(u.tid, tid);
     assert_eq!(u.key.expose(), key.expose());
     assert_eq!(open_sealed(&carol, &sealed).unwrap_err(), FormatError::DecryptionFailed);
-    for i in [0, 4, 10, 40, sealed.len() - 1] {
+    for i in [0, 4, 10, 40, 1124, 1125, 1200, sealed.len() - 1] {
         let mut t = sealed.clone();
         t[i] ^= 1;
         assert!(open_sealed(&bob, &t).is_err(), "flip at {i}");
     }
     assert!(open_sealed(&bob, &sealed[..30]).is_err());
+    assert!(open_sealed(&bob, &sealed[..1200]).is_err());
+}
+
+#[test]
+fn old_style_sealed_keys_still_open() {
+    let (alice, bob) = (Identity::ephemeral(), Identity::ephemeral());
+    let (tid, key) = (TransferId::random(), ContentKey::random());
+    let sealed = seal_v1_with(&bob.public(), alice.signing_key(), &tid, &key, [9; 32]).unwrap();
+    assert_eq!((sealed.len(), sealed[4]), (222, SEALED_VERSION_X25519));
+    let u = open_sealed(&bob, &sealed).unwrap();
+    assert_eq!((u.sender, u.tid, u.key.expose()), (alice.public().ed25519, tid, key.expose()));
+    // An unknown version is an upgrade hint, not garbage.
+    let mut v3 = sealed.clone();
+    v3[4] = 3;
+    assert!(matches!(open_sealed(&bob, &v3), Err(FormatError::UnsupportedVersion { version: 3, .. })));
+}
+
+#[test]
+fn a_substituted_key_bundle_is_refused() {
+    let (alice, bob, mallory) = (Identity::ephemeral(), Identity::ephemeral(), Identity::ephemeral());
+    let (tid, key) = (TransferId::random(), ContentKey::random());
+    // Mallory's own (validly self-signed) bundle offered for Bob.
+    let err = seal_to(&bob.public(), &mallory.key_bundle(), alice.signing_key(), &tid, &key).unwrap_err();
+    assert!(matches!(&err, FormatError::KeyBundleMismatch { identity } if *identity == bob.public().fingerprint()));
+    assert!(err.to_string().contains("does not belong to it"), "{err}");
+    // Bob's Ed25519 and X25519 keys with Mallory's X-Wing key cannot be signed by Mallory
+    // (the signature fails); and against Bob's veilid2 string even an old-string check
+    // on the keys alone would not be enough: the commitment differs.
+    let mut forged = bob.key_bundle().encode();
+    forged[69..69 + veil_format::pq::XWING_PUBLIC_LEN].copy_from_slice(mallory.xwing_secret().public().as_bytes());
+    assert_eq!(veil_format::pq::KeyBundle::decode(&forged).unwrap_err(), FormatError::BadSignature);
+    // Against an old veilid1 string the signature is what binds the X-Wing key.
+    let old = bob.public().without_commitment();
+    seal_to(&old, &bob.key_bundle(), alice.signing_key(), &tid, &key).unwrap();
+    assert!(seal_to(&old, &mallory.key_bundle(), alice.signing_key(), &tid, &key).is_err());
+}
+
+#[test]
+fn identity_strings_of_both_versions() {
+    let id = Identity::ephemeral();
+    let v2 = id.public().encode();
+    let v1 = id.public().without_commitment().encode();
+    assert!(v2.starts_with("veilid2") && v1.starts_with("veilid1"));
+    assert_eq!((v2.len(), v1.len()), (167, 116));
+    assert_eq!(PublicIdentity::decode(&v2).unwrap(), id.public());
+    assert_eq!(PublicIdentity::decode(&v1).unwrap(), id.public().without_commitment());
+    assert!(PublicIdentity::decode(&v1).unwrap().same_keys(&id.public()));
+    // A v1 body under the v2 prefix (or the reverse) fails its length or checksum.
+    assert!(PublicIdentity::decode(&v1.replacen("veilid1", "veilid2", 1)).is_err());
+    assert!(PublicIdentity::decode(&v2.replacen("veilid2", "veilid1", 1)).is_err());
+    let e = PublicIdentity::decode(&v2.replacen("veilid2", "veilid9", 1)).unwrap_err();
+    assert!(e.to_string().contains("upgrade"), "{e}");
+    assert!(looks_like_identity(" VeilID2abc") && !looks_like_identity("veil"));
+}
+
+#[test]
+fn key_sizes() {
+    let id = Identity::ephemeral();
+    assert_eq!(id.key_bundle().encode().len(), veil_format::pq::BUNDLE_LEN);
+    assert_eq!(veil_format::pq::BUNDLE_LEN, 1349);
+    assert_eq!(id.xwing_secret().public().as_bytes().len(), 1216);
+    assert_eq!(SEALED_LEN, 1310);
+    const { assert!(SEALED_LEN <= 4096 && veil_format::pq::BUNDLE_LEN <= 4096, "fit the relay's inbox and bundle limits") };
+    assert_eq!(PQ_OFFER_LEN + CONFIRM_LEN, 1257);
+    assert_eq!(PQ_ANSWER_LEN + CONFIRM_LEN, 1210);
+    // Secrets never print.
+    assert_eq!(format!("{:?}", id.xwing_secret()), "XWingSecret(..)");
 }
 
 #[test]

@@ -252,6 +252,23 @@ pub enum Request {
         /// transfer's expiry).
         expire_secs: u64,
     },
+    /// Ask for the base URL of the relay's web page (answered with [`Response::Web`]).
+    /// A relay older than this request answers `Error` (`BadRequest`): it has no page.
+    WebUrl,
+    /// Publish our key bundle (opaque to the relay; at most [`MAX_BUNDLE_BODY`] bytes
+    /// follow): it replaces the bundle kept for the inbox of the identity this connection
+    /// is authenticated as ([`ErrorCode::AuthRequired`] otherwise). Answered with
+    /// [`Response::Ok`].
+    BundlePut {
+        /// Body length.
+        len: u32,
+    },
+    /// Fetch the key bundle published for an inbox: [`Response::Data`] and the bundle,
+    /// or [`ErrorCode::NotFound`]. Anyone may ask (a bundle is public and signed).
+    BundleGet {
+        /// The owner's inbox id ([`inbox_id`] of its Ed25519 key).
+        inbox: InboxId,
+    },
 }
 
 mod sig_bytes {
@@ -272,6 +289,8 @@ pub type InboxId = [u8; 32];
 pub type InboxEntryId = [u8; 16];
 /// Largest sealed key the relay accepts in an inbox.
 pub const MAX_INBOX_BODY: u32 = 4096;
+/// Largest key bundle the relay keeps for an identity (veil's are 1349 bytes).
+pub const MAX_BUNDLE_BODY: u32 = 4096;
 /// Most entries one [`Response::Inbox`] carries (the client lists again for more); 12
 /// entries of [`MAX_INBOX_BODY`] bytes stay under [`MAX_FRAME_LEN`].
 pub const MAX_INBOX_LIST: usize = 12;
@@ -443,6 +462,12 @@ pub enum Response {
         entries: Vec<InboxEntry>,
         /// More entries are waiting (delete these, or list again).
         more: bool,
+    },
+    /// Answer to [`Request::WebUrl`]: the base URL of the page that opens links in a
+    /// browser (`URL#TICKET`), or None when this relay serves no page.
+    Web {
+        /// `https://...`, ending in `/`.
+        url: Option<String>,
     },
 }
 

@@ -77,6 +77,9 @@ fn request_id(r: &Request) -> (u8, &'static str) {
         Request::InboxList { .. } => (16, "InboxList"),
         Request::InboxDelete { .. } => (17, "InboxDelete"),
         Request::StreamPublishRecorded { .. } => (18, "StreamPublishRecorded"),
+        Request::WebUrl => (19, "WebUrl"),
+        Request::BundlePut { .. } => (20, "BundlePut"),
+        Request::BundleGet { .. } => (21, "BundleGet"),
     }
 }
 
@@ -91,6 +94,7 @@ fn response_id(r: &Response) -> (u8, &'static str) {
         Response::Redirect { .. } => (6, "Redirect"),
         Response::Challenge { .. } => (7, "Challenge"),
         Response::Inbox { .. } => (8, "Inbox"),
+        Response::Web { .. } => (9, "Web"),
     }
 }
 
@@ -168,6 +172,9 @@ fn requests() -> Vec<(String, Request)> {
             receipt: RECEIPT,
             expire_secs: 86_400,
         },
+        Request::WebUrl,
+        Request::BundlePut { len: 1349 },
+        Request::BundleGet { inbox: [8; 32] },
     ];
     let extra = vec![
         (
@@ -208,9 +215,11 @@ fn responses() -> Vec<(String, Response)> {
             entries: vec![InboxEntry { id: [9; 16], created: 1_700_000_000, sealed: vec![1, 2, 3] }],
             more: false,
         },
+        Response::Web { url: Some("https://relay.example/".to_string()) },
     ];
     let extra = vec![
         ("unlimited", Response::Counted { remaining: None }),
+        ("none", Response::Web { url: None }),
         ("forbidden", Response::Error(WireError::new(ErrorCode::Forbidden, "wrong download capability"))),
     ];
     named("response", response_id, base, extra)
@@ -372,13 +381,13 @@ fn every_variant_has_a_snapshot_and_its_declared_index() {
         }
         assert_eq!(seen, (0..count).collect(), "a variant has no vector");
     }
-    check(requests(), request_id, 19);
-    check(responses(), response_id, 9);
+    check(requests(), request_id, 22);
+    check(responses(), response_id, 10);
     check(mailbox_msgs(), mailbox_id, 6);
     check(stream_frames(), stream_id, 6);
     // Unit variants one past the end would decode if someone appended one; they must not.
-    assert!(decode_body::<Request>(&[19]).is_err());
-    assert!(decode_body::<Response>(&[9]).is_err());
+    assert!(decode_body::<Request>(&[22]).is_err());
+    assert!(decode_body::<Response>(&[10]).is_err());
     assert!(decode_body::<MailboxMsg>(&[6]).is_err());
     assert!(decode_body::<StreamFrame>(&[6]).is_err());
     assert_eq!(decode_body::<Side>(&[0]).unwrap(), Side::Sender);
@@ -673,6 +682,8 @@ fn arb_request() -> impl Strategy<Value = Request> {
             }
         ),
         (arb_tid(), arb_key()).prop_map(|(tid, download)| Request::StreamWatch { tid, download }),
+        any::<u32>().prop_map(|len| Request::BundlePut { len }),
+        arb_key().prop_map(|inbox| Request::BundleGet { inbox }),
     ]
 }
 
