@@ -7,6 +7,8 @@
 #
 # What it sets up, only when missing:
 #   ffmpeg/ffprobe  Debian package (stream tests), with sudo when not root;
+#   xvfb, tmux      Debian packages (screen streaming under a virtual display, the CLI
+#                   in a real terminal: tests/tests/ux.rs, terminal.rs);
 #   node, chromium  Debian packages (browser tests), likewise, and `npm ci` in relay/web;
 #   Garage 2.5.0    the S3 server of the storage tests, built once into
 #                   ${VEIL_CI_CACHE:-~/.cache/veil-ci} by .ci/install-garage (15-30 min
@@ -14,12 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
-    echo "tests/run.sh: installing ffmpeg (stream tests)" >&2
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v Xvfb >/dev/null \
+    || ! command -v tmux >/dev/null; then
+    echo "tests/run.sh: installing ffmpeg, xvfb, tmux (stream and terminal tests)" >&2
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg xvfb tmux >/dev/null
 fi
 
 # The web page's tests (tests/tests/browser.rs): Node and npm, headless Chromium, and the

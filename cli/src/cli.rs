@@ -9,13 +9,31 @@ use std::time::Duration;
 /// Codes, tickets, passwords and `--text` given as arguments show in `ps` and in your
 /// shell history. Each can also come from standard input (`-`), from an environment
 /// variable (VEIL_CODE, VEIL_TICKET, VEIL_PASSWORD, VEIL_TEXT) or from a prompt.
+///
+/// Defaults (relay, output folder, expiry) can be kept in $VEIL_HOME/config.toml; `veil
+/// config` shows the effective settings and where each came from.
 // No Debug: the parsed arguments hold codes, tickets and text.
 #[derive(Parser)]
-#[command(version)]
+#[command(version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
+    /// Only what you need: the code or ticket, questions and errors; no progress bars,
+    /// QR codes or summaries.
+    #[arg(long, short = 'q', global = true)]
+    pub(crate) quiet: bool,
     #[command(subcommand)]
     pub(crate) cmd: Cmd,
 }
+
+/// The exit codes and environment, under `veil --help`.
+pub(crate) const AFTER_HELP: &str = "\
+Exit status:
+  0  done (a transfer only when complete and authenticated)
+  1  failed
+  2  usage error (bad flags, code or config file; nothing to send)
+  3  declined: you refused the transfer (or a sender whose key changed)
+
+Environment: VEIL_RELAY, VEIL_HOME, VEIL_CODE, VEIL_TICKET, VEIL_TEXT, VEIL_PASSWORD,
+VEIL_PASSPHRASE, VEIL_HANDLE, VEIL_LOG, NO_COLOR (no colours; veil prints none itself).";
 
 #[derive(Subcommand)]
 pub(crate) enum Cmd {
@@ -37,7 +55,8 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         cmd: ContactsCmd,
     },
-    /// Stream standard input live to viewers (`ffmpeg ... -f mpegts - | veil stream`).
+    /// Stream live to viewers: your screen (--screen), a media file (--file) or standard
+    /// input (`ffmpeg ... -f mpegts - | veil stream`).
     Stream(StreamArgs),
     /// Watch a live stream; the plaintext goes to standard output.
     Watch(WatchArgs),
@@ -45,6 +64,37 @@ pub(crate) enum Cmd {
     Identity {
         #[command(subcommand)]
         cmd: IdentityCmd,
+    },
+    /// Show the effective settings and where each comes from (flag, environment,
+    /// config file, default).
+    Config {
+        /// Relay address, as a command would be given it.
+        #[arg(long)]
+        relay: Option<String>,
+        /// Output folder, as `veil receive --out`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Expiry, as `veil send --expire`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expire: Option<Duration>,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    ///
+    /// bash: `veil completions bash > ~/.local/share/bash-completion/completions/veil`;
+    /// zsh: `veil completions zsh > ~/.zfunc/_veil` (with `fpath+=~/.zfunc` before
+    /// `compinit`); fish: `veil completions fish > ~/.config/fish/completions/veil.fish`;
+    /// PowerShell: `veil completions powershell >> $PROFILE`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command into DIR (`veil man ~/.local/share/man/man1`).
+    Man {
+        /// Folder for veil.1, veil-send.1, ... (without it: veil.1 on standard output).
+        dir: Option<PathBuf>,
     },
 }
 
@@ -148,15 +198,18 @@ pub(crate) struct SendArgs {
     /// is left sealed in their inbox on the relay; they may be offline.
     #[arg(long, conflicts_with_all = ["code", "link"])]
     pub(crate) to: Option<String>,
-    /// Delete from the relay after this long.
-    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
-    pub(crate) expire: Duration,
+    /// Delete from the relay after this long (default: `expire` in config.toml, else 24h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) expire: Option<Duration>,
     /// Allow this many complete downloads.
     #[arg(long)]
     pub(crate) max_downloads: Option<u32>,
     /// One JSON object per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Do not draw the code or ticket as a QR code (drawn only on a terminal).
+    #[arg(long)]
+    pub(crate) no_qr: bool,
 }
 
 // Arguments of `veil receive`.
@@ -169,9 +222,9 @@ pub(crate) struct ReceiveArgs {
     /// Relay address.
     #[arg(long)]
     pub(crate) relay: Option<String>,
-    /// Output folder.
-    #[arg(long, default_value = ".")]
-    pub(crate) out: PathBuf,
+    /// Output folder (default: `out` in config.toml, else the current folder).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
     /// Accept without asking.
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,
@@ -190,7 +243,25 @@ pub(crate) struct ReceiveArgs {
 
 // Arguments of `veil stream`.
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("source").args(["screen", "file"]))]
 pub(crate) struct StreamArgs {
+    /// Stream your screen: ffmpeg captures it (x11grab of $DISPLAY on Linux, avfoundation
+    /// on macOS, gdigrab on Windows) and encodes H.264 (ultrafast, zerolatency) in MPEG-TS.
+    /// The ffmpeg command is printed.
+    #[arg(long)]
+    pub(crate) screen: bool,
+    /// Stream a media file at its own pace (ffmpeg -re, H.264 + AAC in MPEG-TS).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) file: Option<PathBuf>,
+    /// Frames per second of --screen.
+    #[arg(long, default_value_t = 30, requires = "source", value_parser = clap::value_parser!(u32).range(1..=120))]
+    pub(crate) fps: u32,
+    /// Scale the video to WIDTHxHEIGHT (e.g. 1280x720).
+    #[arg(long, requires = "source", value_parser = crate::media::parse_size)]
+    pub(crate) size: Option<(u32, u32)>,
+    /// With --screen or --file: stop after this long (e.g. 30s, 5m).
+    #[arg(long, requires = "source", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Option<Duration>,
     /// Relay address.
     #[arg(long)]
     pub(crate) relay: Option<String>,
@@ -211,6 +282,9 @@ pub(crate) struct StreamArgs {
     /// One JSON object per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Do not draw the code or ticket as a QR code (drawn only on a terminal).
+    #[arg(long)]
+    pub(crate) no_qr: bool,
 }
 
 // Arguments of `veil watch`.
@@ -222,6 +296,10 @@ pub(crate) struct WatchArgs {
     /// Replay a recorded stream from its beginning, then follow it live.
     #[arg(long)]
     pub(crate) from_start: bool,
+    /// Play it: pipe the stream into mpv, else ffplay (VEIL_PLAYER overrides: a command
+    /// reading the stream on its standard input).
+    #[arg(long)]
+    pub(crate) play: bool,
     /// Relay address.
     #[arg(long)]
     pub(crate) relay: Option<String>,

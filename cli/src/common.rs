@@ -10,10 +10,7 @@ use veil_format::escape_text;
 use veil_format::identity::Identity;
 
 pub(crate) fn relay_addr(home: &Home, flag: Option<String>) -> Result<RelayAddr> {
-    let s = match flag.or_else(|| std::env::var("VEIL_RELAY").ok()).filter(|s| !s.is_empty()) {
-        Some(s) => s,
-        None => home.config()?.relay.unwrap_or_else(|| veil_client::DEFAULT_RELAY.to_string()),
-    };
+    let s = crate::config::Settings::load(home)?.relay(flag).value;
     Ok(RelayAddr::parse(&s)?)
 }
 

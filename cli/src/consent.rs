@@ -17,7 +17,10 @@ pub(crate) fn consent(
     refused: Arc<AtomicBool>,
 ) -> veil_client::receive::Consent {
     Arc::new(move |o: &veil_client::Offer| {
-        describe(o);
+        // --quiet --yes: nothing to ask, nothing to show, unless the key changed.
+        if !(ui::quiet() && yes) || matches!(o.status, SenderStatus::ChangedKey { .. }) {
+            describe(o);
+        }
         if matches!(o.status, SenderStatus::ChangedKey { .. }) && !accept_changed_key {
             if interactive && ask_exact("Type \"yes\" to accept this transfer from the changed key anyway: ", "yes") {
                 return true;
@@ -31,9 +34,10 @@ pub(crate) fn consent(
 
 pub(crate) fn changed_key_error(e: ClientError, refused: &AtomicBool) -> anyhow::Error {
     if matches!(e, ClientError::Declined) && refused.load(Ordering::Relaxed) {
-        return anyhow::anyhow!(
-            "refused: the sender claims a contact's name but its key changed (see the warning above); pass --accept-changed-key to receive anyway"
-        );
+        return crate::error::Refused(
+            "refused: the sender claims a contact's name but its key changed (see the warning above); pass --accept-changed-key to receive anyway".into(),
+        )
+        .into();
     }
     e.into()
 }

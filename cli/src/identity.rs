@@ -159,15 +159,21 @@ fn print_public(id: &Identity, json: bool) {
         println!("identity:    {}", p.encode());
         println!("fingerprint: {}", p.fingerprint());
         // A QR code of the identity string, for a phone to scan; only on a terminal.
-        if std::io::IsTerminal::is_terminal(&std::io::stdout())
-            && let Ok(code) = qrcode::QrCode::new(p.encode().to_uppercase().as_bytes())
-        {
-            let art = code
-                .render::<qrcode::render::unicode::Dense1x2>()
-                .dark_color(qrcode::render::unicode::Dense1x2::Light)
-                .light_color(qrcode::render::unicode::Dense1x2::Dark)
-                .build();
+        // Upper case: the QR code's compact alphanumeric mode (identity strings are
+        // case-insensitive).
+        if let Some(art) = crate::qr::for_terminal(
+            &p.encode().to_uppercase(),
+            true,
+            std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        ) {
             println!("\n{art}");
+        }
+        if !crate::ui::quiet() {
+            eprintln!(
+                "\nGive people this identity; they add you with:\n\n    veil contacts add YOUR-NAME {}\n",
+                p.encode()
+            );
+            eprintln!("and send to you with `veil send --to YOUR-NAME FILE`; you fetch it with `veil receive`.");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! `ps` and shell history.
 
 use anyhow::{Context, Result, bail};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use veil_client::ClientError;
 
 /// A non-empty environment variable.
@@ -38,12 +38,7 @@ pub(crate) fn code_input(arg: Option<String>, prompt: &str) -> Result<Option<Str
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return Ok(None);
     }
-    eprint!("{prompt}");
-    std::io::stderr().flush()?;
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("reading the code")?;
-    let line = line.trim();
-    Ok((!line.is_empty()).then(|| line.to_string()))
+    crate::prompt::ask_code(prompt)
 }
 
 pub(crate) fn read_secret(env: &str, prompt: &str) -> Result<String> {

@@ -5,12 +5,17 @@
 
 mod cli;
 mod common;
+mod config;
 mod consent;
 mod contacts;
+mod docs;
 mod error;
 mod identity;
 mod inbox;
 mod input;
+mod media;
+mod prompt;
+mod qr;
 mod receive;
 mod send;
 mod stream;
@@ -22,6 +27,7 @@ use veil_client::Home;
 
 fn main() {
     let cli = Cli::parse();
+    ui::set_quiet(cli.quiet);
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VEIL_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -39,6 +45,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Contacts { cmd } => contacts::run(&home, cmd),
         Cmd::Stream(args) => stream::publish(home, args).await,
         Cmd::Watch(args) => stream::watch(home, args).await,
+        Cmd::Config { relay, out, expire, json } => config::show(&home, config::Shown { relay, out, expire, json }),
+        Cmd::Completions { shell } => docs::print_completions(shell),
+        Cmd::Man { dir } => docs::man(dir.as_deref()),
         Cmd::Identity { cmd } => match cmd {
             IdentityCmd::New { handle, passphrase_file, i_know_it_is_weak, json } => {
                 identity::new(&home, handle, passphrase_file, i_know_it_is_weak, json)

@@ -22,6 +22,7 @@ pub(crate) async fn run(home: Home, args: ReceiveArgs) -> Result<()> {
         )
         .into());
     }
+    let out = crate::config::Settings::load(&home)?.out(out).value;
     let refused_key = Arc::new(AtomicBool::new(false));
     let consent = consent(yes, interactive, accept_changed_key, refused_key.clone());
     let Some(code) = code_input(code, "Code or ticket (Enter for your inbox): ")? else {

@@ -11,7 +11,7 @@ use veil_format::identity::Identity;
 
 /// `veil send`.
 pub(crate) async fn run(home: Home, args: SendArgs) -> Result<()> {
-    let SendArgs { paths, text, relay, code, link, password, to, expire, max_downloads, json } = args;
+    let SendArgs { paths, text, relay, code, link, password, to, expire, max_downloads, json, no_qr } = args;
     let from_stdin = [text.as_deref(), code.as_deref()].iter().filter(|v| **v == Some("-")).count()
         + paths.iter().filter(|p| p.as_os_str() == "-").count();
     if from_stdin > 1 {
@@ -54,9 +54,10 @@ pub(crate) async fn run(home: Home, args: SendArgs) -> Result<()> {
         .filter(|h| veil_format::manifest::validate_sender_name(h).is_ok());
     let id = mine.map(|(id, _)| id);
     let signer = id.clone().unwrap_or_else(Identity::ephemeral);
+    let expire = crate::config::Settings::load(&home)?.expire(expire)?.value;
     let addr = relay_addr(&home, relay)?;
     let relay = connect(addr, &home, id).await?;
-    let events = ui::sink(if json { ui::Mode::Json } else { ui::Mode::Human }, "send");
+    let events = ui::sink_qr(if json { ui::Mode::Json } else { ui::Mode::Human }, "send", !no_qr);
     let opts = SendOptions {
         home,
         input,

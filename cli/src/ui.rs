@@ -15,23 +15,69 @@ pub enum Mode {
     Human,
 }
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--quiet`: from now on, show only codes, tickets, warnings, questions and errors.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `--quiet` was given.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Build the event sink. `role` is "send" or "receive".
 pub fn sink(mode: Mode, role: &'static str) -> EventSink {
+    sink_qr(mode, role, false)
+}
+
+/// The event sink, with the code or ticket also drawn as a QR code when `qr` and
+/// standard error is a terminal.
+pub fn sink_qr(mode: Mode, role: &'static str, qr: bool) -> EventSink {
     let bar: Arc<Mutex<Option<ProgressBar>>> = Arc::new(Mutex::new(None));
     let tty = std::io::stderr().is_terminal();
+    let show = Shown { role, tty, qr };
     Arc::new(move |e: Event| match mode {
         Mode::Json => {
-            if let Ok(line) = serde_json::to_string(&e) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
+            let mut out = std::io::stdout().lock();
+            // A receiver's script gets one object per written file before the summary.
+            if let Event::Done { files, .. } = &e
+                && role == "receive"
+            {
+                for f in files {
+                    let _ = writeln!(out, "{}", serde_json::json!({"event": "file", "path": f}));
+                }
             }
+            if let Ok(line) = serde_json::to_string(&e) {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = out.flush();
         }
-        Mode::Human => human(&e, role, tty, &bar),
+        Mode::Human => human(&e, show, &bar),
     })
 }
 
-fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
+/// Who is shown what: the command's role, whether standard error is a terminal, and
+/// whether QR codes are wanted.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    role: &'static str,
+    tty: bool,
+    qr: bool,
+}
+
+fn human(e: &Event, show: Shown, bar: &Mutex<Option<ProgressBar>>) {
+    let Shown { role, tty, qr } = show;
+    if quiet() {
+        match e {
+            Event::Code { code } => eprintln!("{}", code.expose()),
+            Event::Ticket { ticket, .. } => eprintln!("{}", ticket.expose()),
+            Event::Warning { message } => eprintln!("warning: {message}"),
+            _ => {}
+        }
+        return;
+    }
     let mut g = match bar.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
@@ -44,8 +90,14 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
         Event::Code { code } => {
             let code = code.expose();
             say(format!("Code: {code}"));
-            let cmd = if role == "stream" { "watch" } else { "receive" };
-            say(format!("On the other machine run:\n\n    veil {cmd} {code}\n"));
+            if role == "stream" {
+                say(format!("Viewers run:\n\n    veil watch --play {code}      (or: veil watch {code} | mpv -)\n"));
+            } else {
+                say(format!("On the other machine run:\n\n    veil receive {code}\n"));
+            }
+            if let Some(art) = crate::qr::for_terminal(code, qr, tty) {
+                say(format!("{art}\n"));
+            }
         }
         Event::Ticket { ticket, url } => {
             let ticket = ticket.expose();
@@ -57,6 +109,11 @@ fn human(e: &Event, role: &str, tty: bool, bar: &Mutex<Option<ProgressBar>>) {
                 say(format!("Replay the recording (until it expires) with:\n\n    veil watch --from-start {ticket}\n"));
             } else {
                 say(format!("The receiver runs:\n\n    veil receive {ticket}\n"));
+            }
+            // A phone scanning the browser link opens the page; else the ticket.
+            let scanned = url.as_ref().map_or(ticket, |u| u.expose());
+            if let Some(art) = crate::qr::for_terminal(scanned, qr, tty) {
+                say(format!("{art}\n"));
             }
         }
         Event::Warning { message } => say(format!("warning: {message}")),

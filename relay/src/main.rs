@@ -17,8 +17,11 @@ use veil_relay::{Config, Server};
 /// Every setting can also be given in a TOML file (`--config`); a flag on the command
 /// line wins over the file. See deploy/relay.example.toml.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Args {
+    /// Helpers that do not run the relay.
+    #[command(subcommand)]
+    cmd: Option<Tool>,
     /// TOML config file (see deploy/relay.example.toml).
     #[arg(long, env = "VEIL_RELAY_CONFIG")]
     config: Option<PathBuf>,
@@ -113,8 +116,56 @@ struct Args {
     stream_idle_timeout: Option<Duration>,
 }
 
+/// `veil-relay completions SHELL`, `veil-relay man [DIR]`.
+#[derive(clap::Subcommand, Debug)]
+enum Tool {
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish), e.g.
+    /// `veil-relay completions bash > ~/.local/share/bash-completion/completions/veil-relay`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write it into DIR (`veil-relay man /usr/local/share/man/man1`).
+    Man {
+        /// Folder for veil-relay.1 (without it: standard output).
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Completions and man pages, from the clap definitions.
+fn tool(t: Tool) -> Result<()> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let cmd = Args::command().name("veil-relay");
+    let mut so = std::io::stdout().lock();
+    match t {
+        Tool::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd.clone(), "veil-relay", &mut out);
+            so.write_all(&out)?;
+        }
+        Tool::Man { dir: None } => clap_mangen::Man::new(cmd).render(&mut so)?,
+        Tool::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir).with_context(|| format!("writing into {}", dir.display()))?;
+        }
+    }
+    Ok(so.flush()?)
+}
+
 fn main() {
-    if let Err(e) = run() {
+    let args = Args::parse();
+    if let Some(t) = args.cmd {
+        if let Err(e) = tool(t) {
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+                return;
+            }
+            eprintln!("veil-relay: error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if let Err(e) = run(args) {
         eprintln!("veil-relay: error: {e:#}");
         std::process::exit(1);
     }
@@ -129,8 +180,7 @@ fn duration(flag: Option<Duration>, file: Option<&str>, what: &str, default: Dur
 }
 
 #[tokio::main]
-async fn run() -> Result<()> {
-    let args = Args::parse();
+async fn run(args: Args) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VEIL_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
