@@ -108,7 +108,8 @@ async function newPage(width = 1280, height = 860, options = {}) {
     deviceScaleFactor: 1,
   });
   // The headers as sent (allHeaders), not Playwright's provisional view.
-  context.on('requestfinished', async (r) => requests.push({ url: r.url(), headers: await r.allHeaders(), body: r.postData() }));
+  // A request still finishing when the context closes has only its provisional headers.
+  context.on('requestfinished', async (r) => requests.push({ url: r.url(), headers: await r.allHeaders().catch(() => r.headers()), body: r.postData() }));
   context.on('requestfailed', async (r) => requests.push({ url: r.url(), headers: await r.allHeaders().catch(() => r.headers()), body: r.postData() }));
   const page = await context.newPage();
   return { context, page };
