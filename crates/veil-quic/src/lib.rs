@@ -68,14 +68,17 @@ pub fn endpoint_config() -> Result<quinn::EndpointConfig, QuicError> {
     Ok(cfg)
 }
 
-/// Per-stream receive window. It also bounds how fragmented one stream's receive buffer
-/// can get: quinn aborts a connection ("too many gaps in stream buffer") when a stream
-/// holds more than 1024 separate pieces, and a stream can only hold what its window lets
-/// the peer send, in pieces of at least a minimum-MTU packet's worth (over 1100 bytes), so
-/// 1 MiB allows at most about 950 pieces however the path loses or reorders packets. Veil
-/// moves each chunk on its own stream and fills the path with many streams at once, so a
-/// small per-stream window costs no throughput.
-pub const STREAM_WINDOW: u32 = 1 << 20;
+/// Per-stream receive window: a whole sealed chunk (1 MiB of plaintext plus its
+/// authentication tags and the request frame) fits in it, so a chunk never waits a round
+/// trip for a window update at its tail (with exactly 1 MiB, a 500 Mbit/s, 150 ms path
+/// ran at 44 % instead of 72 %). It also bounds how fragmented one stream's receive
+/// buffer can get: quinn aborts a connection ("too many gaps in stream buffer") when a
+/// stream holds more than 1024 separate pieces, and a stream can only hold what its
+/// window lets the peer send, in pieces of at least a minimum-MTU packet's worth (over
+/// 1100 bytes), so 1 MiB + 32 KiB allows at most about 980 pieces however the path loses
+/// or reorders packets. Veil moves each chunk on its own stream and fills the path with
+/// many streams at once, so a small per-stream window costs no throughput.
+pub const STREAM_WINDOW: u32 = (1 << 20) + (32 << 10);
 /// Connection receive window of a client, and what a relay grants a connection that is
 /// moving a transfer ([`RELAY_BULK_WINDOW`]): 24 MiB covers twice the bandwidth-delay
 /// product of 500 Mbit/s at 150 ms. It is credit, not memory: bytes are buffered only
