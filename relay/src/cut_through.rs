@@ -68,16 +68,14 @@ impl Partial {
         self.changed.notify_waiters();
     }
 
-    /// The uploader read the whole body: the bytes to store.
-    pub fn complete(&self) -> Bytes {
-        let body = match self.inner.lock() {
-            Ok(mut g) => {
-                let b = std::mem::take(&mut g.buf).freeze();
-                g.whole = Some(b.clone());
-                b
-            }
-            Err(_) => Bytes::new(),
-        };
+    /// The uploader read the whole body: the bytes to store (None if the lock was
+    /// poisoned: the upload fails rather than store anything else).
+    pub fn complete(&self) -> Option<Bytes> {
+        let body = self.inner.lock().ok().map(|mut g| {
+            let b = std::mem::take(&mut g.buf).freeze();
+            g.whole = Some(b.clone());
+            b
+        });
         self.changed.notify_waiters();
         body
     }
@@ -213,7 +211,7 @@ mod tests {
         up.partial().push(b"abc");
         assert!(matches!(p.next(0), Next::Bytes(b) if &b[..] == b"abc"));
         up.partial().push(b"def");
-        let body = up.partial().complete();
+        let body = up.partial().complete().unwrap();
         assert_eq!(&body[..], b"abcdef");
         assert!(matches!(p.next(3), Next::Bytes(b) if &b[..] == b"de"));
         assert!(matches!(p.next(5), Next::Wait), "the last byte waits for the store");

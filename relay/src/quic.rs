@@ -111,10 +111,10 @@ async fn read_body(
             None => buf.extend_from_slice(&chunk.bytes),
         }
     }
-    Ok(match arriving {
-        Some(p) => p.complete(),
-        None => buf.freeze(),
-    })
+    match arriving {
+        Some(p) => p.complete().ok_or_else(|| WireError::new(ErrorCode::Internal, "lock poisoned")),
+        None => Ok(buf.freeze()),
+    }
 }
 
 /// Serve one request stream of the connection described by `ctx`.

@@ -337,27 +337,9 @@ impl Relay {
 
     /// Open a mailbox stream (allocate a nameplate with None).
     pub async fn mailbox(&self, nameplate: Option<u32>, side: Side) -> Result<Mailbox> {
-        let conn = self.connection().await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame = encode_frame(&Request::Mailbox { nameplate, side })?;
-        send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        match read_frame::<Response>(&mut recv).await? {
-            Some(Response::MailboxOpened { nameplate }) => {
-                Ok(Mailbox { nameplate, send, recv, _owner: None, unconfirmed: None })
-            }
-            Some(Response::Redirect { addr, fingerprint }) => {
-                // The mailbox lives on another instance sharing this relay's store; its
-                // address and certificate came over our pinned connection.
-                let target = RelayAddr::parse(&format!("{addr}#{fingerprint}"))?;
-                tracing::debug!(%addr, "mailbox redirected");
-                let other = Box::pin(Relay::connect(target, self.home.clone())).await?;
-                let mut mb = Box::pin(other.mailbox(nameplate, side)).await?;
-                mb._owner = Some(other);
-                Ok(mb)
-            }
-            Some(Response::Error(e)) => Err(ClientError::Relay(e)),
-            _ => Err(ClientError::UnexpectedAnswer { request: "a mailbox request" }),
-        }
+        let mut mb = self.open_mailbox(nameplate, side).await?;
+        mb.opened().await?;
+        Ok(mb)
     }
 
     /// Open the mailbox of a known nameplate without waiting for the relay's answer: the
@@ -366,12 +348,15 @@ impl Relay {
     /// [`Mailbox::recv`]; a redirect to another instance is followed there, and the
     /// messages sent so far are sent again on the new mailbox.
     pub async fn mailbox_pipelined(&self, nameplate: u32, side: Side) -> Result<Mailbox> {
+        self.open_mailbox(Some(nameplate), side).await
+    }
+
+    /// Send the mailbox request; the answer is read by [`Mailbox::opened`].
+    async fn open_mailbox(&self, nameplate: Option<u32>, side: Side) -> Result<Mailbox> {
         let conn = self.connection().await?;
-        let (mut send, recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame = encode_frame(&Request::Mailbox { nameplate: Some(nameplate), side })?;
-        send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let unconfirmed = Some(Unconfirmed { home: self.home.clone(), side, sent: Vec::new() });
-        Ok(Mailbox { nameplate, send, recv, _owner: None, unconfirmed })
+        let (send, recv) = open_stream(&conn, &Request::Mailbox { nameplate, side }).await?;
+        let unconfirmed = Some(Unconfirmed { home: self.home.clone(), asked: nameplate, side, sent: Vec::new() });
+        Ok(Mailbox { nameplate: nameplate.unwrap_or(0), send, recv, _owner: None, unconfirmed })
     }
 
     /// Open a long-lived request stream (live streams): sends `req`, expects
@@ -390,9 +375,7 @@ impl Relay {
 
     async fn try_open_request(&self, req: &Request) -> Result<(SendStream, RecvStream)> {
         let conn = self.connection().await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let frame = encode_frame(req)?;
-        send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let (send, mut recv) = open_stream(&conn, req).await?;
         match read_frame::<Response>(&mut recv).await? {
             Some(Response::Ok) => Ok((send, recv)),
             Some(Response::Error(e)) => Err(ClientError::Relay(e)),
@@ -448,10 +431,12 @@ pub struct Mailbox {
     unconfirmed: Option<Unconfirmed>,
 }
 
-/// What a mailbox opened without waiting needs until the relay's answer is read.
+/// What a mailbox needs until the relay's answer to its request is read.
 #[derive(Debug)]
 struct Unconfirmed {
     home: Home,
+    /// The nameplate asked for (None: allocate one).
+    asked: Option<u32>,
     side: Side,
     /// Messages sent meanwhile, sent again if the mailbox is elsewhere.
     sent: Vec<MailboxMsg>,
@@ -489,8 +474,8 @@ impl Mailbox {
         read_frame(&mut self.recv).await
     }
 
-    /// Wait for the relay's answer to a mailbox opened without waiting (at once for one
-    /// opened the ordinary way): after this the nameplate is ours on every instance.
+    /// Wait for the relay's answer to the mailbox request (at once when it was read
+    /// already): after this the nameplate is ours on every instance.
     pub async fn opened(&mut self) -> Result<()> {
         match self.unconfirmed.take() {
             Some(u) => self.confirm(u).await,
@@ -501,12 +486,18 @@ impl Mailbox {
     /// Read the relay's answer to a mailbox opened without waiting.
     async fn confirm(&mut self, u: Unconfirmed) -> Result<()> {
         match read_frame::<Response>(&mut self.recv).await? {
-            Some(Response::MailboxOpened { .. }) => Ok(()),
+            Some(Response::MailboxOpened { nameplate }) => {
+                self.nameplate = nameplate;
+                Ok(())
+            }
             Some(Response::Redirect { addr, fingerprint }) => {
+                // The mailbox lives on another instance sharing this relay's store; its
+                // address and certificate came over our pinned connection.
                 let target = RelayAddr::parse(&format!("{addr}#{fingerprint}"))?;
                 tracing::debug!(%addr, "mailbox redirected");
                 let other = Box::pin(Relay::connect(target, u.home)).await?;
-                let mb = Box::pin(other.mailbox(Some(self.nameplate), u.side)).await?;
+                let mb = Box::pin(other.mailbox(u.asked, u.side)).await?;
+                self.nameplate = mb.nameplate;
                 self.send = mb.send;
                 self.recv = mb.recv;
                 self._owner = Some(other);
@@ -566,9 +557,7 @@ async fn exchange(
     body: Option<Bytes>,
     cap: u32,
 ) -> Result<(Response, Option<Bytes>)> {
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
-    let frame = encode_frame(req)?;
-    send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+    let (mut send, mut recv) = open_stream(conn, req).await?;
     if let Some(b) = body {
         // The relay may refuse before reading the body (limits); its answer says why.
         let _ = send.write_chunk(b).await;
@@ -586,6 +575,14 @@ async fn exchange(
         return Ok((resp, Some(read_body(&mut recv, len as usize).await?)));
     }
     Ok((resp, None))
+}
+
+/// Open a request stream and send `req` on it.
+async fn open_stream(conn: &quinn::Connection, req: &Request) -> Result<(SendStream, RecvStream)> {
+    let (mut send, recv) = conn.open_bi().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+    let frame = encode_frame(req)?;
+    send.write_all(&frame).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+    Ok((send, recv))
 }
 
 /// Read exactly `len` body bytes, growing the buffer as they come, with a progress
